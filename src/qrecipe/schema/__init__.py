@@ -1,0 +1,40 @@
+"""The published JSON Schemas: the contract every qrecipe tool derives from.
+
+``recipe.schema.json`` describes the authoring language (recipes and snippets, with ``imports``
+and ``$import``); ``flat.schema.json`` the resolved, canonical form the runtime consumes.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_FILES = {
+    "recipe": "recipe.schema.json",
+    "flat": "flat.schema.json",
+    "catalog": "catalog.json",
+}
+SCHEMA_NAMES = ("recipe", "flat")
+
+
+def schema_text(name: str) -> str:
+    """The exact published text of schema ``name`` (``recipe``, ``flat`` or ``catalog``)."""
+    try:
+        filename = SCHEMA_FILES[name]
+    except KeyError:
+        known = ", ".join(SCHEMA_FILES)
+        raise KeyError(f"unknown schema {name!r}; known schemas: {known}") from None
+    return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Schema ``name`` parsed as a dict (shared; do not mutate)."""
+    return json.loads(schema_text(name))
+
+
+def schema_id(name: str) -> str:
+    """The stable, versioned ``$id`` of a schema."""
+    return str(load_schema(name)["$id"])

@@ -1,0 +1,145 @@
+"""The Python API: load, resolve, validate, fingerprint, schema, list_recipes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..schema import load_schema
+from . import canonical
+from .errors import Diagnostic, RecipeError, RecipeNotFoundError
+from .flat import is_flat_file, load_flat
+from .flatten import flatten
+from .library import Library, Located, deprecated_names, strip_suffix
+from .resolver import RECIPE, Resolution, Resolver
+
+PathArg = str | os.PathLike[str]
+
+
+class RecipeDeprecationWarning(FutureWarning):
+    """A recipe was loaded by a name that has been renamed."""
+
+
+_RESOLVERS: dict[tuple[Any, ...], Resolver] = {}
+
+
+def get_resolver(path: Sequence[PathArg] = ()) -> Resolver:
+    """A resolver for these extra roots; reused so parsed files stay cached (warm resolution)."""
+    key = (tuple(os.fspath(p) for p in path), os.environ.get("QRECIPE_PATH", ""), os.getcwd())
+    resolver = _RESOLVERS.get(key)
+    if resolver is None:
+        resolver = _RESOLVERS[key] = Resolver(Library(path))
+    return resolver
+
+
+def locate(name_or_path: PathArg, resolver: Resolver) -> Located:
+    """Find a recipe by name or path; renamed built-ins resolve with a warning."""
+    found = resolver.library.find_recipe(name_or_path)
+    if found is not None:
+        return found
+    name = strip_suffix(os.fspath(name_or_path))
+    renamed = deprecated_names().get(name)
+    if renamed is not None:
+        warnings.warn(
+            f"recipe name {name!r} is deprecated; use {renamed!r}",
+            RecipeDeprecationWarning,
+            stacklevel=3,
+        )
+        found = resolver.library.find_recipe(renamed)
+        if found is not None:
+            return found
+    roots = ", ".join(root.label or "." for root in resolver.library.roots)
+    raise RecipeNotFoundError(
+        Diagnostic(
+            f"recipe {os.fspath(name_or_path)!r} was not found",
+            os.fspath(name_or_path),
+            code=RecipeNotFoundError.code,
+            hint=f"searched {roots}; 'qrecipe list' shows the built-ins; add directories with --path",
+        )
+    )
+
+
+def expand(name_or_path: PathArg, *, path: Sequence[PathArg] = ()) -> Resolution:
+    resolver = get_resolver(path)
+    return resolver.resolve(locate(name_or_path, resolver))
+
+
+def load(name_or_path: PathArg, *, path: Sequence[PathArg] = ()) -> dict[str, Any]:
+    """A recipe with every import expanded, as written otherwise (no defaults filled in).
+
+    ``name_or_path`` is a built-in name (``general/ptq/fp8_default-kv_fp8``), a name under an
+    extra search root, or a path to a recipe file or directory.
+    """
+    return expand(name_or_path, path=path).tree
+
+
+def resolve(
+    name_or_path: PathArg, *, path: Sequence[PathArg] = (), provenance: bool = False
+) -> dict[str, Any]:
+    """The flat canonical form of a recipe, with its fingerprint (see docs/flat-form.md)."""
+    return flatten(expand(name_or_path, path=path), provenance=provenance)
+
+
+def validate(target: PathArg, *, path: Sequence[PathArg] = ()) -> list[Diagnostic]:
+    """Every problem of a recipe, snippet or flat JSON file (empty when it is valid).
+
+    Recipes are resolved completely; snippets are checked with their imports resolved; a
+    ``.json`` file is checked as a flat recipe, fingerprint included.
+    """
+    try:
+        if is_flat_file(target):
+            load_flat(target)
+            return []
+        resolver = get_resolver(path)
+        located = locate(target, resolver)
+        if located.path.is_dir():
+            flatten(resolver.resolve(located))
+            return []
+        source = resolver.read(located)
+        if source.kind == RECIPE:
+            flatten(resolver.resolve(located))
+        else:
+            resolver.resolve_snippet(located)
+    except RecipeError as error:
+        return list(error.diagnostics)
+    return []
+
+
+def fingerprint(flat: dict[str, Any]) -> str:
+    """The fingerprint of a flat recipe (``sha256:<hex>``), computed from its content."""
+    return canonical.fingerprint(flat)
+
+
+def schema(name: str = "recipe") -> dict[str, Any]:
+    """A published JSON Schema as a dict: ``recipe`` (authoring) or ``flat``."""
+    return load_schema(name)
+
+
+@dataclass(frozen=True)
+class RecipeInfo:
+    """A built-in recipe: its name and description."""
+
+    name: str
+    description: str
+    path: Path
+
+
+def list_recipes() -> list[RecipeInfo]:
+    """Every built-in recipe with its description, sorted by name."""
+    resolver = get_resolver()
+    infos = []
+    for located in resolver.library.builtin_recipes():
+        try:
+            source = resolver.read(located)
+        except RecipeError:
+            continue
+        if source.kind != RECIPE:
+            continue
+        name = strip_suffix(located.path.relative_to(located.root.path).as_posix())
+        description = str((source.body.get("metadata") or {}).get("description", "")).strip()
+        infos.append(RecipeInfo(name, " ".join(description.split()), located.path))
+    return sorted(infos, key=lambda info: info.name)

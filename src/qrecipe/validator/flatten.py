@@ -1,0 +1,251 @@
+"""Turn an expanded recipe tree into the flat canonical form (see docs/flat-form.md).
+
+Defaults are read from the published flat schema, never restated here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import cache
+from typing import Any
+
+from ..schema import load_schema, schema_id
+from .canonical import fingerprint
+from .errors import Diagnostic, RecipeSemanticError, SchemaValidationError
+from .resolver import Origin, Resolution
+from .schemacheck import schema_diagnostics, show
+from .yamlio import join_pointer
+
+_EXMY = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
+_ENTRY_KEYS = ("quantizer_name", "parent_class", "enable", "cfg")
+
+
+@cache
+def attribute_defaults() -> dict[str, Any]:
+    """Default of every quantizer attribute, from the flat schema."""
+    properties = load_schema("flat")["$defs"]["attributes"]["properties"]
+    return {name: spec["default"] for name, spec in properties.items()}
+
+
+@cache
+def _rotate_defaults() -> dict[str, Any]:
+    properties = load_schema("flat")["$defs"]["attributes"]["properties"]["rotate"]["properties"]
+    return {name: spec["default"] for name, spec in properties.items()}
+
+
+@cache
+def _default_description() -> str:
+    return str(
+        load_schema("flat")["properties"]["metadata"]["properties"]["description"]["default"]
+    )
+
+
+@cache
+def _default_algorithm() -> str:
+    return str(load_schema("recipe")["$defs"]["quantize"]["properties"]["algorithm"]["default"])
+
+
+def exmy(value: Any) -> Any:
+    """``"e4m3"`` -> ``[4, 3]``; other values unchanged."""
+    if isinstance(value, str):
+        match = _EXMY.match(value)
+        if match:
+            return [int(match.group(1)), int(match.group(2))]
+    return value
+
+
+def normalize_attributes(cfg: dict[str, Any]) -> dict[str, Any]:
+    """All nineteen attributes, defaults filled, ExMy strings turned into pairs."""
+    attributes = dict(attribute_defaults())
+    for key, value in cfg.items():
+        value = copy.deepcopy(value)
+        if key == "num_bits":
+            value = exmy(value)
+        elif key == "block_sizes" and isinstance(value, dict):
+            value = {k: exmy(v) if k == "scale_bits" else v for k, v in value.items()}
+        elif key == "rotate" and isinstance(value, dict):
+            value = {**_rotate_defaults(), **value}
+        attributes[key] = value
+    return attributes
+
+
+def _is_empty_cfg(cfg: Any) -> bool:
+    if isinstance(cfg, dict):
+        return not cfg
+    if isinstance(cfg, list):
+        return all(isinstance(item, dict) and not item for item in cfg)
+    return False
+
+
+class _Flattener:
+    def __init__(self, resolution: Resolution) -> None:
+        self.resolution = resolution
+        self.origins: dict[str, Origin] = {}
+        self.problems: list[Diagnostic] = []
+
+    def note(self, pointer: str, obj: Any) -> None:
+        origin = self.resolution.origin(obj)
+        if origin is not None:
+            self.origins[pointer] = origin
+
+    def problem(
+        self, message: str, pointer: str, hint: str | None = None, *, key: str | None = None
+    ) -> None:
+        origin = self.locate(pointer)
+        self.problems.append(
+            Diagnostic(
+                message,
+                origin.file if origin else self.resolution.recipe,
+                origin.line if origin else None,
+                origin.column if origin else None,
+                (origin.pointer if origin else pointer) + (f"/{key}" if key and origin else ""),
+                origin.chain if origin else (),
+                RecipeSemanticError.code,
+                hint,
+            )
+        )
+
+    def locate(self, pointer: str) -> Origin | None:
+        while True:
+            if pointer in self.origins:
+                return self.origins[pointer]
+            if not pointer:
+                return None
+            pointer = pointer.rsplit("/", 1)[0]
+
+    def entry(self, raw: Any, pointer: str) -> dict[str, Any]:
+        self.note(pointer, raw)
+        if not isinstance(raw, dict):
+            self.problem(f"a quant_cfg entry must be a mapping, got {show(raw)}", pointer)
+            return {}
+        if "quantizer_name" not in raw:
+            self.problem(
+                "quant_cfg entry has no 'quantizer_name'",
+                pointer,
+                "every entry names the quantizers it applies to, e.g. quantizer_name: '*weight_quantizer'",
+            )
+        cfg = raw.get("cfg")
+        enable = raw.get("enable")
+        if "cfg" not in raw and "enable" not in raw:
+            self.problem(
+                f"quant_cfg entry for {show(raw.get('quantizer_name'))} gives neither 'cfg' nor 'enable'",
+                pointer,
+                "an entry without either has no effect; add enable: true/false or a cfg",
+            )
+        if _is_empty_cfg(cfg) and cfg is not None:
+            if enable is False:
+                cfg = None
+            else:
+                self.problem(
+                    f"empty 'cfg' for {show(raw.get('quantizer_name'))} would reset every attribute to its default",
+                    pointer,
+                    "drop 'cfg' to keep the attributes, or set enable: false to disable",
+                    key="cfg",
+                )
+        elif isinstance(cfg, dict) and cfg == {"enable": True}:
+            self.problem(
+                f"'cfg: {{enable: true}}' for {show(raw.get('quantizer_name'))} gives no attribute",
+                pointer,
+                "use the entry's own 'enable: true' to switch quantizers on",
+                key="cfg",
+            )
+        if isinstance(cfg, dict):
+            self.note(join_pointer(pointer, "cfg"), raw.get("cfg"))
+            cfg = normalize_attributes(cfg)
+        elif isinstance(cfg, list):
+            items = []
+            for index, item in enumerate(cfg):
+                self.note(f"{pointer}/cfg/{index}", item)
+                items.append(normalize_attributes(item) if isinstance(item, dict) else item)
+            cfg = items
+        return {
+            "quantizer_name": raw.get("quantizer_name"),
+            "parent_class": raw.get("parent_class"),
+            "enable": enable if enable is not None else cfg is not None,
+            "cfg": cfg,
+        }
+
+    def flatten(self) -> dict[str, Any]:
+        tree = self.resolution.tree
+        self.note("", tree)
+        metadata = tree.get("metadata") or {}
+        self.note("/metadata", metadata)
+        quantize = tree.get("quantize") or {}
+        self.note("/quantize", quantize)
+        if "quant_cfg" not in quantize:
+            self.problem(
+                "the quantize section has no 'quant_cfg'",
+                "/quantize",
+                "list the quantizer rules, starting with {quantizer_name: '*', enable: false}",
+            )
+        algorithm = quantize.get("algorithm", _default_algorithm())
+        if isinstance(algorithm, str):
+            algorithm = {"method": algorithm}
+        else:
+            self.note("/quantize/algorithm", algorithm)
+            algorithm = copy.deepcopy(algorithm)
+            if isinstance(algorithm, dict) and "method" not in algorithm:
+                self.problem("the algorithm mapping has no 'method'", "/quantize/algorithm")
+        entries = [
+            self.entry(raw, f"/quantize/quant_cfg/{index}")
+            for index, raw in enumerate(quantize.get("quant_cfg") or [])
+        ]
+        flat: dict[str, Any] = {
+            "$schema": schema_id("flat"),
+            "metadata": {
+                "recipe_type": metadata.get("recipe_type"),
+                "description": metadata.get("description", _default_description()),
+            },
+            "quantize": {
+                "algorithm": algorithm,
+                "quant_cfg": entries,
+                "effective_bits": quantize.get("effective_bits"),
+            },
+        }
+        if self.problems:
+            raise RecipeSemanticError(self.problems)
+        flat["fingerprint"] = fingerprint(flat)
+        self.check(flat)
+        return flat
+
+    def check(self, flat: dict[str, Any]) -> None:
+        """Validate against the flat schema; report problems where they were written."""
+        found = schema_diagnostics(flat, None, None, schema="flat")
+        if not found:
+            return
+        diagnostics = []
+        for diagnostic in found:
+            origin = self.locate(diagnostic.pointer)
+            diagnostics.append(
+                Diagnostic(
+                    diagnostic.message,
+                    origin.file if origin else self.resolution.recipe,
+                    origin.line if origin else None,
+                    origin.column if origin else None,
+                    origin.pointer if origin else diagnostic.pointer,
+                    origin.chain if origin else (),
+                    SchemaValidationError.code,
+                    diagnostic.hint or f"in the resolved recipe at {diagnostic.pointer}",
+                )
+            )
+        raise SchemaValidationError(diagnostics)
+
+
+def flatten(resolution: Resolution, *, provenance: bool = False) -> dict[str, Any]:
+    """The flat canonical document of an expanded recipe."""
+    flattener = _Flattener(resolution)
+    flat = flattener.flatten()
+    if provenance:
+        entries = []
+        for index in range(len(flat["quantize"]["quant_cfg"])):
+            origin = flattener.origins.get(f"/quantize/quant_cfg/{index}")
+            entries.append(
+                {
+                    "file": origin.file if origin else resolution.recipe,
+                    "line": (origin.line or 1) if origin else 1,
+                    "chain": list(origin.chain) if origin else [],
+                }
+            )
+        flat["provenance"] = {"recipe": resolution.recipe, "entries": entries}
+    return flat

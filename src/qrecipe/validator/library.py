@@ -1,0 +1,212 @@
+"""Where recipe and snippet names are looked up: the search roots.
+
+Order: the built-in library, then extra roots (``--path DIR``, repeatable), then the roots in
+``QRECIPE_PATH`` (separated by ``os.pathsep``), then the current directory. An ``imports:``
+name is looked up first in the root that holds the importing file, so a library (for example
+ModelOpt's ``modelopt_recipes`` tree given with ``--path``) always resolves its own snippets,
+and a file in the working directory can never shadow a built-in snippet another built-in uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path, PurePosixPath
+
+from .errors import PathEscapeError, RecipeNotFoundError
+from .yamlio import parse_yaml
+
+SUFFIXES = (".yaml", ".yml")
+ENV_VAR = "QRECIPE_PATH"
+
+
+@dataclass(frozen=True)
+class SearchRoot:
+    """A directory names are resolved in, with the label shown in messages."""
+
+    path: Path
+    label: str
+
+    def display(self, file: Path) -> str:
+        """How a file under this root is named in messages and provenance."""
+        relative = file.relative_to(self.path).as_posix()
+        return f"{self.label}:{relative}" if self.label else relative
+
+    def contains(self, file: Path) -> bool:
+        try:
+            file.relative_to(self.path)
+        except ValueError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Located:
+    """A resolved recipe or snippet: a file or a directory recipe, and the root it lives in."""
+
+    path: Path
+    root: SearchRoot
+
+    @property
+    def display(self) -> str:
+        return self.root.display(self.path)
+
+
+def builtin_root() -> Path:
+    return Path(str(resources.files("qrecipe").joinpath("recipes"))).resolve()
+
+
+@cache
+def deprecated_names() -> dict[str, str]:
+    """Old built-in names that still resolve, with a notice, to their current names."""
+    file = builtin_root() / "deprecated.yaml"
+    if not file.is_file():
+        return {}
+    docs = parse_yaml(file.read_bytes(), "builtin:deprecated.yaml")
+    mapping = docs[0].data.get("deprecated", {}) if docs and isinstance(docs[0].data, dict) else {}
+    return {str(k): str(v) for k, v in mapping.items()}
+
+
+def _candidates(base: Path, name: str, *, allow_dir: bool) -> Iterable[Path]:
+    target = base / name
+    if name.endswith(SUFFIXES):
+        yield target
+        return
+    for suffix in SUFFIXES:
+        yield target.with_name(target.name + suffix)
+    if allow_dir:
+        yield target
+
+
+def _is_recipe_dir(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / f"{stem}{suffix}").is_file()
+        for stem in ("recipe", "metadata")
+        for suffix in SUFFIXES
+    )
+
+
+class Library:
+    """The ordered search roots of one resolution."""
+
+    def __init__(
+        self,
+        extra_roots: Sequence[str | os.PathLike[str]] = (),
+        *,
+        use_env: bool = True,
+        cwd: str | os.PathLike[str] | None = None,
+        builtin: bool = True,
+    ) -> None:
+        roots: list[SearchRoot] = []
+        if builtin:
+            roots.append(SearchRoot(builtin_root(), "builtin"))
+        for extra in extra_roots:
+            roots.append(self._root(extra, "--path"))
+        if use_env:
+            for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
+                if entry:
+                    roots.append(self._root(entry, ENV_VAR))
+        self.cwd = Path(cwd or os.getcwd()).resolve()
+        roots.append(SearchRoot(self.cwd, ""))
+        self.roots = roots
+
+    @staticmethod
+    def _root(path: str | os.PathLike[str], source: str) -> SearchRoot:
+        resolved = Path(path).expanduser().resolve()
+        if not resolved.is_dir():
+            raise RecipeNotFoundError(
+                f"search root {str(path)!r} (from {source}) is not a directory"
+            )
+        return SearchRoot(resolved, str(path))
+
+    def root_of(self, file: Path) -> SearchRoot:
+        """The first root holding ``file``; a file outside every root is its own directory's."""
+        for root in self.roots:
+            if root.contains(file):
+                return root
+        return SearchRoot(file.parent, str(file.parent))
+
+    def _find_in(self, root: SearchRoot, name: str, *, allow_dir: bool) -> Located | None:
+        for candidate in _candidates(root.path, name, allow_dir=allow_dir):
+            if candidate.is_file() or (allow_dir and _is_recipe_dir(candidate)):
+                real = candidate.resolve()
+                if not root.contains(real):
+                    raise PathEscapeError(
+                        f"{name!r} resolves to {real}, outside the search root {root.path}",
+                        hint="symbolic links must stay inside their search root",
+                    )
+                return Located(candidate, root)
+        return None
+
+    def find_import(self, name: str, importer_root: SearchRoot | None) -> Located | None:
+        """Resolve an ``imports:`` value; ``None`` when no root has it."""
+        check_relative_name(name)
+        order = list(self.roots)
+        if importer_root is not None:
+            order = [importer_root, *(r for r in order if r != importer_root)]
+        for root in order:
+            found = self._find_in(root, name, allow_dir=False)
+            if found:
+                return found
+        return None
+
+    def find_recipe(self, name_or_path: str | os.PathLike[str]) -> Located | None:
+        """Resolve a recipe given by built-in name, search-root-relative name or path."""
+        text = os.fspath(name_or_path)
+        path = Path(text).expanduser()
+        if path.is_absolute():
+            for candidate in _candidates(path.parent, path.name, allow_dir=True):
+                if candidate.is_file() or _is_recipe_dir(candidate):
+                    real = candidate.resolve()
+                    return Located(real, self.root_of(real))
+            return None
+        for root in self.roots:
+            if ".." in PurePosixPath(text.replace("\\", "/")).parts and root.label == "builtin":
+                continue
+            found = self._find_in_lenient(root, text)
+            if found:
+                return found
+        return None
+
+    def _find_in_lenient(self, root: SearchRoot, name: str) -> Located | None:
+        for candidate in _candidates(root.path, name, allow_dir=True):
+            if candidate.is_file() or _is_recipe_dir(candidate):
+                real = candidate.resolve()
+                # A path given by the user may point anywhere; it just gets its own root then.
+                return Located(real, root if root.contains(real) else self.root_of(real))
+        return None
+
+    def builtin_recipes(self) -> list[Located]:
+        """Every recipe of the built-in library (files under ``general/``, ``huggingface/``, ``models/``)."""
+        root = self.roots[0] if self.roots and self.roots[0].label == "builtin" else None
+        if root is None:
+            return []
+        found: list[Located] = []
+        for top in ("general", "huggingface", "models"):
+            base = root.path / top
+            if not base.is_dir():
+                continue
+            for file in sorted(base.rglob("*")):
+                if file.is_file() and file.suffix in SUFFIXES:
+                    found.append(Located(file, root))
+        return found
+
+
+def check_relative_name(name: str) -> None:
+    """Refuse import names that could read outside a search root."""
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if posix.is_absolute() or Path(name).is_absolute() or ".." in posix.parts or ":" in name:
+        raise PathEscapeError(
+            f"import path {name!r} must be relative to a search root and stay inside it",
+            hint="write library paths such as configs/numerics/fp8; add directories with --path",
+        )
+
+
+def strip_suffix(name: str) -> str:
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

@@ -1,0 +1,608 @@
+"""Expand ``imports:`` / ``$import`` into one recipe tree, remembering where everything came from.
+
+Semantics (compatible with ModelOpt's recipe loader):
+
+* ``imports:`` maps local names to snippet paths and is visible only in the file declaring it.
+* In a mapping, ``$import: name`` or ``$import: [a, b]`` merges the named dict snippets
+  shallowly, in order, and the mapping's own keys win over all of them.
+* In ``quant_cfg``, an item that is exactly ``{$import: name}`` is replaced by the snippet: a
+  list snippet is spliced in place, a dict snippet becomes one entry.
+* A snippet is resolved in its own scope first (its own imports), recursively; a file that
+  imports itself through its ancestors is an error naming the whole chain.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    Diagnostic,
+    ImportCycleError,
+    ImportKindError,
+    ImportNotFoundError,
+    RecipeError,
+    RecipeLimitError,
+    RecipeNotFoundError,
+    RecipeSemanticError,
+    SchemaValidationError,
+)
+from .library import SUFFIXES, Library, Located
+from .schemacheck import schema_diagnostics, show
+from .yamlio import YamlDocument, first_line_comments, join_pointer, parse_yaml
+
+MAX_IMPORT_DEPTH = 32
+MAX_IMPORTED_FILES = 1000
+
+# What a file holds, told apart by shape exactly as the schema's top-level if/then/else does.
+RECIPE = "recipe"
+RECIPE_METADATA = "directory_recipe_file"
+METADATA_FILE = "metadata_file"
+QUANTIZE_FILE = "quantize_file"
+ENTRY_LIST = "entry_list"
+ENTRY = "entry_snippet"
+ALGORITHM = "algorithm_snippet"
+ATTRIBUTES = "attributes_snippet"
+HEADER = "list_snippet_header"
+
+KIND_WORDS = {
+    RECIPE: "a recipe",
+    RECIPE_METADATA: "a recipe.yml of a directory recipe",
+    METADATA_FILE: "a metadata file of a directory recipe",
+    QUANTIZE_FILE: "a quantize section",
+    ENTRY_LIST: "a list snippet of quant_cfg entries",
+    ENTRY: "a quant_cfg entry snippet",
+    ALGORITHM: "an algorithm snippet",
+    ATTRIBUTES: "a quantizer-attributes snippet",
+    HEADER: "an imports-only document",
+}
+
+# The mapping kind each place that accepts $import needs.
+_PLACE_KIND = {
+    "quantize": QUANTIZE_FILE,
+    "algorithm": ALGORITHM,
+    "entry": ENTRY,
+    "attributes": ATTRIBUTES,
+}
+
+
+def detect_kind(data: Any) -> str:
+    """The kind of a parsed file, by shape."""
+    if isinstance(data, list):
+        return ENTRY_LIST
+    if not isinstance(data, dict):
+        return ATTRIBUTES
+    keys = set(data)
+    if keys & {"metadata", "quantize"}:
+        return RECIPE
+    if "recipe_type" in keys:
+        return METADATA_FILE
+    if keys & {"quant_cfg", "algorithm"}:
+        return QUANTIZE_FILE
+    if keys & {"quantizer_name", "parent_class", "cfg"}:
+        return ENTRY
+    if "method" in keys:
+        return ALGORITHM
+    if keys == {"imports"}:
+        return HEADER
+    return ATTRIBUTES
+
+
+@dataclass
+class SourceFile:
+    """A parsed, schema-checked recipe or snippet file."""
+
+    located: Located
+    text: str
+    documents: list[YamlDocument]
+    body: Any
+    body_doc: YamlDocument
+    imports: dict[str, str]
+    imports_doc: YamlDocument | None
+    kind: str
+    comments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.located.display
+
+    @property
+    def path(self) -> Path:
+        return self.located.path
+
+    def where(
+        self, pointer: str, *, key: bool = False, doc: YamlDocument | None = None
+    ) -> tuple[int | None, int | None]:
+        position = (doc or self.body_doc).position(pointer, key=key)
+        return position if position else (None, None)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a resolved mapping was written."""
+
+    file: str
+    line: int | None
+    column: int | None
+    pointer: str
+    chain: tuple[str, ...]
+
+
+class Resolution:
+    """The result of expanding one recipe: the tree plus the origin of each mapping in it."""
+
+    def __init__(self, tree: dict[str, Any], origins: dict[int, Origin], recipe: str) -> None:
+        self.tree = tree
+        self._origins = origins
+        self.recipe = recipe
+
+    def origin(self, obj: Any) -> Origin | None:
+        return self._origins.get(id(obj))
+
+
+class Resolver:
+    """Reads and expands recipes; caches parsed files for the lifetime of the object."""
+
+    def __init__(self, library: Library | None = None) -> None:
+        self.library = library or Library()
+        self._files: dict[Path, tuple[float, int, SourceFile]] = {}
+
+    # ------------------------------------------------------------------ reading files
+    def read(self, located: Located, *, standalone_kind: str | None = None) -> SourceFile:
+        """Parse and schema-check one file (cached by path, size and mtime)."""
+        path = located.path
+        try:
+            stat = path.stat()
+            cached = self._files.get(path)
+            if cached and cached[0] == stat.st_mtime and cached[1] == stat.st_size:
+                return cached[2]
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise RecipeNotFoundError(
+                f"cannot read {located.display}: {exc.strerror}", file=located.display
+            ) from None
+        source = self.parse(raw, located, standalone_kind=standalone_kind)
+        self._files[path] = (stat.st_mtime, stat.st_size, source)
+        return source
+
+    def parse(
+        self, raw: bytes | str, located: Located, *, standalone_kind: str | None = None
+    ) -> SourceFile:
+        display = located.display
+        documents = parse_yaml(raw, display)
+        text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
+        if not documents or all(d.data is None for d in documents):
+            raise RecipeSemanticError(f"{display} is empty", file=display, line=1, column=1)
+        imports_doc: YamlDocument | None
+        if len(documents) == 2:
+            header, body_doc = documents
+            if header.data is not None and not (isinstance(header.data, dict)):
+                raise SchemaValidationError(
+                    Diagnostic(
+                        f"the first of two YAML documents must be a mapping holding only 'imports', got {_kind_of_value(header.data)}",
+                        display,
+                        *header.start,
+                        code=SchemaValidationError.code,
+                    )
+                )
+            diagnostics = schema_diagnostics(header.data or {}, header, display, definition=HEADER)
+            if not isinstance(body_doc.data, list):
+                diagnostics.append(
+                    Diagnostic(
+                        f"the second of two YAML documents must be a list of quant_cfg entries, got {_kind_of_value(body_doc.data)}",
+                        display,
+                        *body_doc.start,
+                        code=SchemaValidationError.code,
+                        hint="only list snippets use two documents; put 'imports' in the mapping itself",
+                    )
+                )
+            else:
+                diagnostics += schema_diagnostics(
+                    body_doc.data, body_doc, display, definition=ENTRY_LIST
+                )
+            if diagnostics:
+                raise SchemaValidationError(diagnostics)
+            imports = dict((header.data or {}).get("imports") or {})
+            imports_doc = header
+            body = body_doc.data
+            kind = ENTRY_LIST
+        else:
+            body_doc = documents[0]
+            body = body_doc.data
+            if not isinstance(body, (dict, list)):
+                raise SchemaValidationError(
+                    Diagnostic(
+                        f"a recipe or snippet must be a mapping or a list, got {_kind_of_value(body)}",
+                        display,
+                        *body_doc.start,
+                        code=SchemaValidationError.code,
+                    )
+                )
+            kind = standalone_kind or detect_kind(body)
+            definition = standalone_kind if standalone_kind == RECIPE_METADATA else None
+            diagnostics = schema_diagnostics(body, body_doc, display, definition=definition)
+            if diagnostics:
+                raise SchemaValidationError(diagnostics)
+            imports = dict(body.get("imports") or {}) if isinstance(body, dict) else {}
+            imports_doc = body_doc
+            if isinstance(body, dict):
+                body = {k: v for k, v in body.items() if k != "imports"}
+        return SourceFile(
+            located,
+            text,
+            documents,
+            body,
+            body_doc,
+            imports,
+            imports_doc,
+            kind,
+            first_line_comments(text),
+        )
+
+    # ------------------------------------------------------------------ recipes
+    def resolve(self, located: Located) -> Resolution:
+        """Expand a recipe (file or directory) into one tree without imports."""
+        expansion = _Expansion(self)
+        if located.path.is_dir():
+            tree = expansion.directory_recipe(located)
+        else:
+            source = self.read(located)
+            if source.kind != RECIPE:
+                raise RecipeSemanticError(
+                    Diagnostic(
+                        f"{source.display} is {KIND_WORDS[source.kind]}, not a recipe",
+                        source.display,
+                        *source.body_doc.start,
+                        code=RecipeSemanticError.code,
+                        hint="a recipe has 'metadata' (recipe_type: ptq) and 'quantize'",
+                    )
+                )
+            tree = expansion.recipe(source)
+        return Resolution(tree, expansion.origins, located.display)
+
+    def resolve_snippet(self, located: Located) -> tuple[Any, str, Resolution]:
+        """Expand a snippet file on its own (for ``qrecipe validate``): value, kind, origins."""
+        expansion = _Expansion(self)
+        source = self.read(located)
+        value = expansion.snippet(source, (), place=None, pointer="", importer=None)
+        return (
+            value,
+            source.kind,
+            Resolution(value if isinstance(value, dict) else {}, expansion.origins, source.display),
+        )
+
+
+def _kind_of_value(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"the scalar {show(value)}"
+
+
+class _Expansion:
+    """State of one expansion: origins of produced mappings and the import stack."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.origins: dict[int, Origin] = {}
+        self.stack: list[Path] = []
+        self.keep_alive: list[Any] = []
+        self.files_imported = 0
+
+    def _record(self, obj: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> None:
+        line, column = source.where(pointer)
+        self.origins[id(obj)] = Origin(source.display, line, column, pointer, chain)
+        self.keep_alive.append(obj)
+
+    # ---------------------------------------------------------------- entry points
+    def recipe(self, source: SourceFile) -> dict[str, Any]:
+        chain = (source.display,)
+        self.stack.append(source.path)
+        tree: dict[str, Any] = {}
+        for key, value in source.body.items():
+            pointer = join_pointer("", key)
+            if key == "quantize" and isinstance(value, dict):
+                tree[key] = self.mapping(value, source, pointer, chain, "quantize")
+            else:
+                tree[key] = copy.deepcopy(value)
+                if isinstance(tree[key], dict):
+                    self._record(tree[key], source, pointer, chain)
+        self._record(tree, source, "", chain)
+        self.stack.pop()
+        return tree
+
+    def directory_recipe(self, located: Located) -> dict[str, Any]:
+        directory = located.path
+
+        def part(*stems: str) -> Located | None:
+            for stem in stems:
+                for suffix in SUFFIXES:
+                    file = directory / f"{stem}{suffix}"
+                    if file.is_file():
+                        return Located(file, located.root)
+            return None
+
+        recipe_file = part("recipe")
+        metadata_file = part("metadata") if recipe_file is None else None
+        quantize_file = part("quantize")
+        tree: dict[str, Any] = {}
+        if recipe_file is not None:
+            source = self.resolver.read(recipe_file, standalone_kind=RECIPE_METADATA)
+            if "quantize" in source.body and quantize_file is not None:
+                raise RecipeSemanticError(
+                    f"{located.display} has both a 'quantize' section in {recipe_file.display} and a quantize file",
+                    file=recipe_file.display,
+                )
+            tree = self.recipe(source)
+        elif metadata_file is not None:
+            source = self.resolver.read(metadata_file, standalone_kind=METADATA_FILE)
+            tree["metadata"] = copy.deepcopy(source.body)
+            self._record(tree["metadata"], source, "", (source.display,))
+        if quantize_file is not None:
+            source = self.resolver.read(quantize_file)
+            if source.kind not in (QUANTIZE_FILE, ATTRIBUTES):
+                raise ImportKindError(
+                    f"{source.display} is {KIND_WORDS[source.kind]}, not a quantize section",
+                    file=source.display,
+                )
+            self.stack.append(source.path)
+            tree["quantize"] = self.mapping(source.body, source, "", (source.display,), "quantize")
+            self.stack.pop()
+        elif "quantize" not in tree:
+            raise RecipeSemanticError(
+                f"directory recipe {located.display} has no quantize.yml (or quantize.yaml)",
+                file=located.display,
+            )
+        self._record(tree, source, "", (located.display,))
+        return tree
+
+    # ---------------------------------------------------------------- mappings and lists
+    def mapping(
+        self,
+        node: dict[str, Any],
+        source: SourceFile,
+        pointer: str,
+        chain: tuple[str, ...],
+        place: str,
+    ) -> dict[str, Any]:
+        """Expand a mapping at ``place`` (quantize, algorithm, entry, attributes)."""
+        result: dict[str, Any] = {}
+        if "$import" in node:
+            names = node["$import"]
+            for index, name in enumerate(names if isinstance(names, list) else [names]):
+                at = join_pointer(pointer, "$import")
+                if isinstance(names, list):
+                    at = join_pointer(at, index)
+                value = self.import_value(name, source, at, chain, place)
+                if not isinstance(value, dict):
+                    line, column = source.where(at)
+                    raise ImportKindError(
+                        Diagnostic(
+                            f"'$import: {name}' in a mapping needs a dict snippet, but {source.imports[name]} is a list snippet",
+                            source.display,
+                            line,
+                            column,
+                            at,
+                            chain,
+                            ImportKindError.code,
+                            hint="splice list snippets into quant_cfg with a list item '- $import: name'",
+                        )
+                    )
+                result.update(value)
+        for key, value in node.items():
+            if key == "$import":
+                continue
+            result[key] = self.child(place, key, value, source, join_pointer(pointer, key), chain)
+        self._record(result, source, pointer, chain)
+        return result
+
+    def child(
+        self,
+        place: str,
+        key: str,
+        value: Any,
+        source: SourceFile,
+        pointer: str,
+        chain: tuple[str, ...],
+    ) -> Any:
+        if place == "quantize" and key == "algorithm" and isinstance(value, dict):
+            return self.mapping(value, source, pointer, chain, "algorithm")
+        if place == "quantize" and key == "quant_cfg" and isinstance(value, list):
+            return self.entries(value, source, pointer, chain)
+        if place == "entry" and key == "cfg":
+            if isinstance(value, dict):
+                return self.mapping(value, source, pointer, chain, "attributes")
+            if isinstance(value, list):
+                return [
+                    self.mapping(item, source, join_pointer(pointer, i), chain, "attributes")
+                    if isinstance(item, dict)
+                    else copy.deepcopy(item)
+                    for i, item in enumerate(value)
+                ]
+        if place == "algorithm" and isinstance(value, dict) and key.endswith("algorithm"):
+            return self.mapping(value, source, pointer, chain, "algorithm")
+        result = copy.deepcopy(value)
+        if isinstance(result, dict):
+            self._record(result, source, pointer, chain)
+        return result
+
+    def entries(
+        self, items: list[Any], source: SourceFile, pointer: str, chain: tuple[str, ...]
+    ) -> list[Any]:
+        result: list[Any] = []
+        for index, item in enumerate(items):
+            at = join_pointer(pointer, index)
+            if isinstance(item, dict) and set(item) == {"$import"}:
+                names = item["$import"]
+                for n, name in enumerate(names if isinstance(names, list) else [names]):
+                    where = join_pointer(at, "$import")
+                    if isinstance(names, list):
+                        where = join_pointer(where, n)
+                    value = self.import_value(name, source, where, chain, "entry")
+                    if isinstance(value, list):
+                        result.extend(value)
+                    else:
+                        result.append(value)
+            elif isinstance(item, dict):
+                result.append(self.mapping(item, source, at, chain, "entry"))
+            else:
+                result.append(copy.deepcopy(item))
+        return result
+
+    # ---------------------------------------------------------------- imports
+    def import_value(
+        self, name: str, source: SourceFile, pointer: str, chain: tuple[str, ...], place: str
+    ) -> Any:
+        target = self.load_import(name, source, pointer, chain)
+        return self.snippet(target, chain, place=place, pointer=pointer, importer=source)
+
+    def load_import(
+        self, name: str, source: SourceFile, pointer: str, chain: tuple[str, ...]
+    ) -> SourceFile:
+        if name not in source.imports:
+            line, column = source.where(pointer)
+            declared = sorted(source.imports)
+            from .schemacheck import _suggest
+
+            hint = _suggest(name, declared) or (
+                "declared names: " + ", ".join(declared)
+                if declared
+                else "this file declares no imports"
+            )
+            raise ImportNotFoundError(
+                Diagnostic(
+                    f"'$import: {name}' names nothing in this file's 'imports:'",
+                    source.display,
+                    line,
+                    column,
+                    pointer,
+                    chain,
+                    ImportNotFoundError.code,
+                    hint,
+                )
+            )
+        path_name = source.imports[name]
+        imports_pointer = f"/imports/{name}"
+        try:
+            found = self.resolver.library.find_import(path_name, source.located.root)
+        except RecipeError as exc:
+            line, column = source.where(imports_pointer, doc=source.imports_doc)
+            raise type(exc)(
+                Diagnostic(
+                    exc.first.message,
+                    source.display,
+                    line,
+                    column,
+                    imports_pointer,
+                    chain,
+                    exc.code,
+                    exc.first.hint,
+                )
+            ) from None
+        if found is None:
+            line, column = source.where(imports_pointer, doc=source.imports_doc)
+            roots = ", ".join(r.label or "." for r in self.resolver.library.roots)
+            raise ImportNotFoundError(
+                Diagnostic(
+                    f"snippet {show(path_name)} (imported as {show(name)}) was not found",
+                    source.display,
+                    line,
+                    column,
+                    imports_pointer,
+                    chain,
+                    ImportNotFoundError.code,
+                    f"searched {source.located.root.label or '.'} first, then: {roots}; add a directory with --path",
+                )
+            )
+        real = found.path.resolve()
+        if real in self.stack:
+            cycle = [*chain, found.display]
+            line, column = source.where(pointer)
+            raise ImportCycleError(
+                Diagnostic(
+                    "import cycle: " + " -> ".join(cycle),
+                    source.display,
+                    line,
+                    column,
+                    pointer,
+                    tuple(cycle),
+                    ImportCycleError.code,
+                    "a snippet must not import itself, directly or through other snippets",
+                )
+            )
+        if len(self.stack) >= MAX_IMPORT_DEPTH:
+            raise RecipeLimitError(
+                f"imports nest deeper than {MAX_IMPORT_DEPTH} levels", file=source.display
+            )
+        self.files_imported += 1
+        if self.files_imported > MAX_IMPORTED_FILES:
+            raise RecipeLimitError(
+                f"more than {MAX_IMPORTED_FILES} imports in one recipe", file=source.display
+            )
+        try:
+            return self.resolver.read(found)
+        except RecipeError as exc:
+            raise type(exc)([_with_chain(d, chain) for d in exc.diagnostics]) from None
+
+    def snippet(
+        self,
+        target: SourceFile,
+        chain: tuple[str, ...],
+        *,
+        place: str | None,
+        pointer: str,
+        importer: SourceFile | None,
+    ) -> Any:
+        """The value of a snippet, expanded in its own scope."""
+        new_chain = (*chain, target.display)
+        if place is not None and target.kind != ENTRY_LIST:
+            wanted = _PLACE_KIND[place]
+            only_imports = isinstance(target.body, dict) and set(target.body) <= {"$import"}
+            if target.kind != wanted and not only_imports:
+                line, column = importer.where(pointer) if importer else (None, None)
+                raise ImportKindError(
+                    Diagnostic(
+                        f"{target.display} is {KIND_WORDS[target.kind]}, but this place needs {KIND_WORDS[wanted]}",
+                        importer.display if importer else target.display,
+                        line,
+                        column,
+                        pointer,
+                        new_chain,
+                        ImportKindError.code,
+                    )
+                )
+        if place is not None and place != "entry" and target.kind == ENTRY_LIST:
+            return []  # reported by the caller, which knows the import name
+        self.stack.append(target.path.resolve())
+        try:
+            if target.kind == ENTRY_LIST:
+                return self.entries(target.body, target, "", new_chain)
+            if target.kind in (RECIPE, METADATA_FILE, HEADER):
+                raise ImportKindError(
+                    f"{target.display} is {KIND_WORDS[target.kind]} and cannot be imported",
+                    file=target.display,
+                )
+            own_place = place or {v: k for k, v in _PLACE_KIND.items()}[target.kind]
+            return self.mapping(target.body, target, "", new_chain, own_place)
+        finally:
+            self.stack.pop()
+
+
+def _with_chain(diagnostic: Diagnostic, chain: tuple[str, ...]) -> Diagnostic:
+    if diagnostic.chain:
+        return diagnostic
+    return Diagnostic(
+        diagnostic.message,
+        diagnostic.file,
+        diagnostic.line,
+        diagnostic.column,
+        diagnostic.pointer,
+        (*chain, diagnostic.file or "?"),
+        diagnostic.code,
+        diagnostic.hint,
+    )

@@ -1,0 +1,208 @@
+"""Validate documents against the published schemas and explain failures in plain words.
+
+The schemas are plain Draft 2020-12 and are used unchanged; this module only turns
+``jsonschema`` errors into :class:`Diagnostic` objects with a line, a column, a JSON pointer
+and, for misspelt keys and values, a "did you mean" suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from ..schema import SCHEMA_NAMES, load_schema
+from .errors import Diagnostic, SchemaValidationError
+from .yamlio import YamlDocument, escape_pointer_token, join_pointer
+
+_JSON_TYPE_NAMES = {
+    dict: "a mapping",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
+
+
+@cache
+def _registry() -> Registry:
+    resources = [
+        (load_schema(n)["$id"], Resource.from_contents(load_schema(n))) for n in SCHEMA_NAMES
+    ]
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator_for(schema: str, definition: str | None = None) -> Draft202012Validator:
+    """A cached validator for a whole schema or one of its ``$defs``."""
+    root = load_schema(schema)
+    if definition is None:
+        return Draft202012Validator(root, registry=_registry())
+    if definition not in root["$defs"]:
+        raise KeyError(f"schema {schema!r} has no definition {definition!r}")
+    sub = {"$ref": f"{root['$id']}#/$defs/{definition}"}
+    return Draft202012Validator(sub, registry=_registry())
+
+
+def show(value: Any) -> str:
+    """A value as it would be written in JSON, so messages read the same in every language."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def describe_type(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    return "".join("/" + escape_pointer_token(p) for p in path)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {show(matches[0])}?" if matches else None
+
+
+def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
+    """Replace an anyOf/oneOf failure by the errors of the branch meant for this value's type."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        yield error
+        return
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in error.context:
+        by_branch.setdefault(sub.schema_path[0], []).append(sub)
+    fitting = [
+        subs
+        for subs in by_branch.values()
+        if not any(s.validator in ("type", "const", "enum") and not s.relative_path for s in subs)
+    ]
+    if len(fitting) == 1:
+        for sub in fitting[0]:
+            yield from _leaf_errors(sub)
+        return
+    yield error
+
+
+def _allowed_keys(schema: dict[str, Any], instance: Any) -> list[str]:
+    """Keys a mapping may hold at this place (for an algorithm: those of its method)."""
+    keys = list(schema.get("properties", {}))
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        target = load_schema("recipe")["$defs"].get(ref.rsplit("/", 1)[-1], {})
+        keys.extend(_allowed_keys(target, instance))
+    method = instance.get("method") if isinstance(instance, dict) else None
+    for branch in schema.get("allOf", []):
+        condition = branch.get("if", {}).get("properties", {}).get("method", {})
+        if "const" not in condition or condition["const"] == method:
+            keys.extend(branch.get("then", {}).get("properties", {}))
+    return list(dict.fromkeys(keys))
+
+
+def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
+    """(message, hint, extra pointer token) for one leaf error."""
+    validator = error.validator
+    value = error.instance
+    if validator in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_keys(error.schema, value)
+        extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
+        if not extra:
+            return error.message, None, []
+        key = extra[0]
+        hint = _suggest(key, allowed)
+        if hint is None and allowed:
+            hint = "allowed keys: " + ", ".join(sorted(k for k in allowed if k != "$import"))
+        return f"unknown key {show(key)}", hint, [key]
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key {show(missing)}", None, []
+    if validator == "enum":
+        choices = [c for c in error.validator_value if isinstance(c, str)]
+        hint = _suggest(value, choices) if isinstance(value, str) else None
+        listed = ", ".join(show(c) for c in error.validator_value)
+        return f"{show(value)} is not one of {listed}", hint, []
+    if validator == "const":
+        return f"{show(value)} must be {show(error.validator_value)}", None, []
+    if validator == "type":
+        wanted = error.validator_value
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        names = " or ".join(
+            "a mapping" if w == "object" else "a list" if w == "array" else w for w in wanted
+        )
+        return f"expected {names}, got {describe_type(value)} {show(value)}", None, []
+    if validator == "pattern" and error.validator_value.startswith("^[Ee]"):
+        return (
+            f"{show(value)} is not a number format written ExMy",
+            "write e.g. e4m3, e5m2, e2m1 (E = exponent bits, M = mantissa bits)",
+            [],
+        )
+    if validator == "pattern":
+        return f"{show(value)} does not match the pattern {show(error.validator_value)}", None, []
+    if validator == "propertyNames":
+        return f"{show(error.instance)} is not an allowed key here", None, []
+    if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "greater than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }
+        return f"{show(value)} must be {words[validator]} {error.validator_value}", None, []
+    if validator in ("minItems", "maxItems", "items", "prefixItems") and isinstance(value, list):
+        return f"{show(value)} must be a pair [E, M] of integers", None, []
+    if validator == "minLength":
+        return "must not be empty", None, []
+    if validator in ("anyOf", "oneOf"):
+        return f"{show(value)} is not a valid value here", None, []
+    return error.message, None, []
+
+
+def schema_diagnostics(
+    instance: Any,
+    doc: YamlDocument | None,
+    file: str | None,
+    *,
+    schema: str = "recipe",
+    definition: str | None = None,
+    base_pointer: str = "",
+    chain: tuple[str, ...] = (),
+) -> list[Diagnostic]:
+    """All schema violations of ``instance``, sorted by position."""
+    validator = validator_for(schema, definition)
+    diagnostics: list[Diagnostic] = []
+    seen: set[tuple[str, str]] = set()
+    for error in validator.iter_errors(instance):
+        for leaf in _leaf_errors(error):
+            message, hint, extra = _message(leaf)
+            pointer = base_pointer + _pointer(leaf.absolute_path)
+            for token in extra:
+                pointer = join_pointer(pointer, token)
+            if (pointer, message) in seen:
+                continue
+            seen.add((pointer, message))
+            line = column = None
+            if doc is not None:
+                position = doc.position(pointer, key=bool(extra))
+                if position:
+                    line, column = position
+            diagnostics.append(
+                Diagnostic(
+                    message, file, line, column, pointer, chain, SchemaValidationError.code, hint
+                )
+            )
+    diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0, d.pointer))
+    return diagnostics
+
+
+def check_schema(instance: Any, doc: YamlDocument | None, file: str | None, **options: Any) -> None:
+    """Raise :class:`SchemaValidationError` with every violation, if there is any."""
+    diagnostics = schema_diagnostics(instance, doc, file, **options)
+    if diagnostics:
+        raise SchemaValidationError(diagnostics)
