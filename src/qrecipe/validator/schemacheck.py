@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import json
-
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
