@@ -10,8 +10,9 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .. import __version__
 from ..schema import SCHEMA_FILES, schema_text
@@ -19,6 +20,8 @@ from .api import RecipeDeprecationWarning, list_recipes, resolve, validate
 from .canonical import canonical_bytes, fingerprint, pretty_json
 from .errors import Diagnostic, RecipeError
 from .flat import is_flat_file, load_flat
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -179,7 +182,7 @@ def _write(data: bytes, output: str | None) -> int:
     return EXIT_OK
 
 
-def _with_notices(function, *args, **kwargs):  # noqa: ANN001, ANN202 - thin wrapper
+def _with_notices(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RecipeDeprecationWarning)
         result = function(*args, **kwargs)
