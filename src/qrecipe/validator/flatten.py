@@ -6,6 +6,7 @@ Defaults are read from the published flat schema, never restated here.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from functools import cache
 from typing import Any
@@ -211,6 +212,8 @@ class _Flattener:
 
     def check(self, flat: dict[str, Any]) -> None:
         """Validate against the flat schema; report problems where they were written."""
+        if _known_valid(flat):
+            return
         found = schema_diagnostics(flat, None, None, schema="flat")
         if not found:
             return
@@ -230,6 +233,31 @@ class _Flattener:
                 )
             )
         raise SchemaValidationError(diagnostics)
+
+
+_VALID_ENTRIES: set[str] = set()
+_VALID_ENTRY_LIMIT = 4096
+
+
+def _known_valid(flat: dict[str, Any]) -> bool:
+    """Fast path: the skeleton is valid and every entry was already found valid.
+
+    Validity of a JSON value against a fixed schema never changes, and recipes share most of
+    their entries (the standard exclusions, the numerics), so remembering valid entries by
+    their JSON text makes warm resolution cheap without weakening the check.
+    """
+    entries = flat["quantize"]["quant_cfg"]
+    skeleton = {**flat, "quantize": {**flat["quantize"], "quant_cfg": []}}
+    if schema_diagnostics(skeleton, None, None, schema="flat"):
+        return False
+    keys = [json.dumps(entry, sort_keys=True) for entry in entries]
+    unknown = [(key, entry) for key, entry in zip(keys, entries) if key not in _VALID_ENTRIES]
+    for key, entry in unknown:
+        if schema_diagnostics(entry, None, None, schema="flat", definition="entry"):
+            return False
+        if len(_VALID_ENTRIES) < _VALID_ENTRY_LIMIT:
+            _VALID_ENTRIES.add(key)
+    return True
 
 
 def flatten(resolution: Resolution, *, provenance: bool = False) -> dict[str, Any]:

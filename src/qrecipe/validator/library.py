@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
@@ -50,9 +50,13 @@ class Located:
     path: Path
     root: SearchRoot
 
-    @property
+    @cached_property
     def display(self) -> str:
         return self.root.display(self.path)
+
+    @cached_property
+    def real(self) -> Path:
+        return self.path.resolve()
 
 
 def builtin_root() -> Path:
@@ -112,6 +116,7 @@ class Library:
         self.cwd = Path(cwd or os.getcwd()).resolve()
         roots.append(SearchRoot(self.cwd, ""))
         self.roots = roots
+        self._import_cache: dict[tuple[str, SearchRoot | None], Located] = {}
 
     @staticmethod
     def _root(path: str | os.PathLike[str], source: str) -> SearchRoot:
@@ -142,7 +147,21 @@ class Library:
         return None
 
     def find_import(self, name: str, importer_root: SearchRoot | None) -> Located | None:
-        """Resolve an ``imports:`` value; ``None`` when no root has it."""
+        """Resolve an ``imports:`` value; ``None`` when no root has it.
+
+        Lookups are remembered (a recipe library imports the same snippets over and over);
+        a remembered file is re-checked to still exist.
+        """
+        key = (name, importer_root)
+        cached = self._import_cache.get(key)
+        if cached is not None and cached.path.is_file():
+            return cached
+        found = self._find_import(name, importer_root)
+        if found is not None:
+            self._import_cache[key] = found
+        return found
+
+    def _find_import(self, name: str, importer_root: SearchRoot | None) -> Located | None:
         check_relative_name(name)
         order = list(self.roots)
         if importer_root is not None:

@@ -302,7 +302,7 @@ class _Expansion:
     # ---------------------------------------------------------------- entry points
     def recipe(self, source: SourceFile) -> dict[str, Any]:
         chain = (source.display,)
-        self.stack.append(source.path)
+        self.stack.append(source.located.real)
         tree: dict[str, Any] = {}
         for key, value in source.body.items():
             pointer = join_pointer("", key)
@@ -350,7 +350,7 @@ class _Expansion:
                     f"{source.display} is {KIND_WORDS[source.kind]}, not a quantize section",
                     file=source.display,
                 )
-            self.stack.append(source.path)
+            self.stack.append(source.located.real)
             tree["quantize"] = self.mapping(source.body, source, "", (source.display,), "quantize")
             self.stack.pop()
         elif "quantize" not in tree:
@@ -519,8 +519,7 @@ class _Expansion:
                     f"searched {source.located.root.label or '.'} first, then: {roots}; add a directory with --path",
                 )
             )
-        real = found.path.resolve()
-        if real in self.stack:
+        if found.real in self.stack:
             cycle = [*chain, found.display]
             line, column = source.where(pointer)
             raise ImportCycleError(
@@ -578,7 +577,7 @@ class _Expansion:
                 )
         if place is not None and place != "entry" and target.kind == ENTRY_LIST:
             return []  # reported by the caller, which knows the import name
-        self.stack.append(target.path.resolve())
+        self.stack.append(target.located.real)
         try:
             if target.kind == ENTRY_LIST:
                 return self.entries(target.body, target, "", new_chain)

@@ -25,6 +25,7 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_NODES = 100_000
 MAX_DOCUMENTS = 2
+MAX_SAFE_INTEGER = 2**53 - 1
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -165,6 +166,13 @@ class _Builder:
                 "recipes hold only strings, numbers, booleans and null; quote the value to make it a string",
             )
         value = self.loader.construct_object(node)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+            self._fail(
+                RecipeSyntaxError,
+                node,
+                f"integer {node.value} is too large for JSON (limit ±{MAX_SAFE_INTEGER})",
+                pointer,
+            )
         if isinstance(value, float) and not math.isfinite(value):
             self._fail(
                 RecipeSyntaxError,
