@@ -1,0 +1,267 @@
+"""Check that committed flat recipes (``*.flat.json``) still match what their sources resolve to.
+
+A committed flat file works like a lockfile: it pins exactly what a recipe means, so a change
+to the recipe, to a snippet it imports, or to qrecipe itself shows up in review. This command
+resolves the source of every flat file again and fails when the result differs.
+
+The source of ``dir/name.flat.json`` is, in this order:
+
+1. ``dir/name.yaml``, ``dir/name.yml`` or a directory recipe ``dir/name/`` next to it;
+2. the ``provenance.recipe`` the file records (``qrecipe resolve --provenance``), a path from
+   the repository root or a recipe name, built-in names included.
+
+Without file arguments every ``*.flat.json`` tracked by git is checked, because any YAML
+change (a snippet, say) can change what a recipe resolves to.
+
+Exit status: 0 every flat file is up to date, 1 one is stale, invalid or has no source,
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..validator.api import RecipeDeprecationWarning, resolve
+from ..validator.canonical import canonical_bytes
+from ..validator.errors import RecipeError, RecipeNotFoundError
+from ..validator.flat import load_flat
+
+FLAT_SUFFIX = ".flat.json"
+SOURCE_SUFFIXES = (".yaml", ".yml")
+DIRECTORY_RECIPE_FILES = ("quantize.yml", "quantize.yaml")
+# Where each entry came from is useful to readers but changes whenever lines move; it does not
+# change what the recipe means, so it is regenerated, never compared.
+UNCOMPARED_KEYS = ("provenance",)
+MAX_DIFFERENCES_SHOWN = 12
+MAX_VALUE_WIDTH = 60
+
+EXIT_OK = 0
+EXIT_STALE = 1
+EXIT_USAGE = 2
+
+
+def tracked_flat_files() -> list[str]:
+    """Every ``*.flat.json`` in the git index of the current directory's repository."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--", f"*{FLAT_SUFFIX}"],
+        capture_output=True,
+        check=True,
+    )
+    names = listing.stdout.decode("utf-8", "surrogateescape").split("\0")
+    # A file deleted from the work tree but not yet from the index has nothing to check.
+    return sorted(name for name in names if name and Path(name).is_file())
+
+
+def sibling_source(flat_file: Path) -> Path | None:
+    """``name.yaml``, ``name.yml`` or the directory recipe ``name/`` beside ``name.flat.json``."""
+    stem = flat_file.name[: -len(FLAT_SUFFIX)]
+    for suffix in SOURCE_SUFFIXES:
+        candidate = flat_file.with_name(stem + suffix)
+        if candidate.is_file():
+            return candidate
+    directory = flat_file.with_name(stem)
+    if any((directory / name).is_file() for name in DIRECTORY_RECIPE_FILES):
+        return directory
+    return None
+
+
+def recorded_source(document: Any) -> str | None:
+    """The ``provenance.recipe`` of a flat document, when it records one."""
+    if not isinstance(document, dict):
+        return None
+    provenance = document.get("provenance")
+    recipe = provenance.get("recipe") if isinstance(provenance, dict) else None
+    return recipe if isinstance(recipe, str) and recipe else None
+
+
+def json_pointer(parent: str, key: str | int) -> str:
+    return f"{parent}/{str(key).replace('~', '~0').replace('/', '~1')}"
+
+
+def short(value: Any) -> str:
+    text = canonical_bytes(value).decode("utf-8")
+    return text if len(text) <= MAX_VALUE_WIDTH else text[: MAX_VALUE_WIDTH - 3] + "..."
+
+
+def differences(committed: Any, current: Any, pointer: str = "") -> Iterator[str]:
+    """One line per JSON pointer where ``committed`` and ``current`` differ, in document order."""
+    if isinstance(committed, dict) and isinstance(current, dict):
+        for key in sorted(committed.keys() | current.keys()):
+            where = json_pointer(pointer, key)
+            if key not in current:
+                yield f"removed {where} (was {short(committed[key])})"
+            elif key not in committed:
+                yield f"added {where}: {short(current[key])}"
+            else:
+                yield from differences(committed[key], current[key], where)
+    elif isinstance(committed, list) and isinstance(current, list):
+        for index in range(max(len(committed), len(current))):
+            where = json_pointer(pointer, index)
+            if index >= len(current):
+                yield f"removed {where} (was {short(committed[index])})"
+            elif index >= len(committed):
+                yield f"added {where}: {short(current[index])}"
+            else:
+                yield from differences(committed[index], current[index], where)
+    elif canonical_bytes(committed) != canonical_bytes(current):
+        yield f"changed {pointer or '/'}: {short(committed)} -> {short(current)}"
+
+
+def comparable(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key not in UNCOMPARED_KEYS}
+
+
+def regenerate_command(source: str, flat_file: str, roots: Sequence[str], provenance: bool) -> str:
+    words = ["qrecipe", "resolve", source, "-o", flat_file]
+    for root in roots:
+        words += ["--path", root]
+    if provenance:
+        words.append("--provenance")
+    return shlex.join(words)
+
+
+def resolve_quietly(source: str, roots: Sequence[str], provenance: bool) -> dict[str, Any]:
+    # A renamed built-in still resolves; the notice belongs to 'qrecipe resolve', not here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipeDeprecationWarning)
+        return resolve(source, path=roots, provenance=provenance)
+
+
+def check_flat_file(flat_file: str, roots: Sequence[str]) -> list[str]:
+    """Why ``flat_file`` is not up to date with its source: report lines, empty when it is."""
+    path = Path(flat_file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [f"{flat_file}: cannot read it: {exc.strerror}"]
+    try:
+        document: Any = json.loads(raw)
+    except ValueError:
+        document = None
+
+    committed: dict[str, Any] | None = None
+    committed_problems: list[str] = []
+    try:
+        committed = load_flat(flat_file)
+    except RecipeError as error:
+        committed_problems = [d.format() for d in error.diagnostics]
+
+    sibling = sibling_source(path)
+    source = sibling.as_posix() if sibling else recorded_source(document)
+    if source is None:
+        stem = path.name[: -len(FLAT_SUFFIX)]
+        looked_for = ", ".join(f"{stem}{suffix}" for suffix in SOURCE_SUFFIXES)
+        return [
+            f"{flat_file}: no source recipe found for it",
+            f"  looked for {looked_for} or a directory recipe {stem}/ next to it, and for a "
+            "provenance.recipe in it",
+            "  hint: keep the recipe next to its flat file, or delete the flat file if the "
+            "recipe is gone",
+        ]
+
+    with_provenance = recorded_source(document) is not None
+    command = regenerate_command(source, flat_file, roots, with_provenance)
+    try:
+        current = resolve_quietly(source, roots, with_provenance)
+    except RecipeError as error:
+        details = [f"  {line}" for d in error.diagnostics for line in d.format().splitlines()]
+        if sibling is None and type(error) is RecipeNotFoundError:
+            return [
+                f"{flat_file}: its source recipe {source!r} (from provenance.recipe) was not found",
+                *details,
+            ]
+        return [
+            f"{flat_file}: its source {source} does not resolve:",
+            *details,
+            f"  fix {source}, then regenerate with: {command}",
+        ]
+
+    if committed is None:
+        return [
+            f"{flat_file}: is not a valid flat recipe:",
+            *(f"  {line}" for problem in committed_problems for line in problem.splitlines()),
+            f"  regenerate it with: {command}",
+        ]
+
+    changes = list(differences(comparable(committed), comparable(current)))
+    if not changes:
+        return []
+    old, new = committed["fingerprint"], current["fingerprint"]
+    fingerprint_line = (
+        f"  fingerprint: committed {old}, {source} now resolves to {new}"
+        if old != new
+        else f"  fingerprint: unchanged ({old}); only fields outside it differ"
+    )
+    shown = [f"  {line}" for line in changes if not line.startswith("changed /fingerprint:")][
+        :MAX_DIFFERENCES_SHOWN
+    ]
+    hidden = len(changes) - len(shown) - (old != new)
+    report = [f"{flat_file}: out of date with its source {source}", fingerprint_line, *shown]
+    if hidden > 0:
+        report.append(f"  ... and {hidden} more difference(s)")
+    report.append(f"  regenerate it with: {command}")
+    return report
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m qrecipe.hooks.check_flat",
+        description="Check that committed *.flat.json files equal what their source recipes "
+        "resolve to today.",
+        epilog="Without FILE arguments, every *.flat.json tracked by git is checked.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", help="flat recipe (*.flat.json)")
+    parser.add_argument(
+        "--path",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="extra search root for recipe and snippet names (repeatable), as for qrecipe",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check the flat files named in ``argv`` (or all tracked ones); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    for root in args.path:
+        if not Path(root).is_dir():
+            print(f"qrecipe: error: --path {root!r} is not a directory", file=sys.stderr)
+            return EXIT_USAGE
+    files = [name for name in args.files if name.endswith(FLAT_SUFFIX)]
+    if not args.files:
+        try:
+            files = tracked_flat_files()
+        except (OSError, subprocess.CalledProcessError):
+            print(
+                "qrecipe: error: not in a git repository; name the *.flat.json files to check",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    stale = 0
+    for flat_file in files:
+        report = check_flat_file(flat_file, args.path)
+        if report:
+            stale += 1
+            print("\n".join(report))
+    if stale:
+        print(f"{stale} of {len(files)} flat recipe file(s) need attention")
+    return EXIT_STALE if stale else EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
