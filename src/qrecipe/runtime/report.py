@@ -1,0 +1,171 @@
+"""The result of :func:`qrecipe.runtime.apply`: what was placed, decided and calibrated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class AmaxStats:
+    """Summary of a calibrated amax tensor."""
+
+    min: float
+    max: float
+    mean: float
+    numel: int
+    shape: list[int]
+
+
+@dataclass
+class QuantizerRecord:
+    """One quantizer in the report."""
+
+    name: str
+    parent_class: str
+    role: str
+    format: str
+    enabled: bool
+    decided_by: int | None
+    """Index of the quant_cfg entry that decided the quantizer (the last one matching it)."""
+    configured_by: int | None
+    """Index of the entry whose ``cfg`` set its attributes; None means placement defaults."""
+    amax: AmaxStats | None = None
+    """For sequences, the statistics of the stages' amax values taken together."""
+
+
+@dataclass
+class EntryRecord:
+    """One quant_cfg entry and how many quantizers it matched."""
+
+    index: int
+    quantizer_name: str
+    parent_class: str | None
+    enable: bool
+    has_cfg: bool
+    matched: int
+
+
+@dataclass
+class QuantReport:
+    """Every quantizer with its final format, enable flag, deciding entry and amax statistics.
+
+    ``print(report)`` shows a table; :meth:`to_dict` / :meth:`to_json` give the same content
+    as data.
+    """
+
+    fingerprint: str
+    algorithm: dict[str, Any] | None
+    backend: str
+    quantizers: list[QuantizerRecord] = field(default_factory=list)
+    entries: list[EntryRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    calibration_batches: int = 0
+
+    @property
+    def enabled(self) -> list[QuantizerRecord]:
+        """The quantizers that quantize."""
+        return [q for q in self.quantizers if q.enabled]
+
+    @property
+    def disabled(self) -> list[QuantizerRecord]:
+        """The quantizers that pass tensors through."""
+        return [q for q in self.quantizers if not q.enabled]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of quantizers in total, enabled and disabled."""
+        enabled = len(self.enabled)
+        return {
+            "total": len(self.quantizers),
+            "enabled": enabled,
+            "disabled": len(self.quantizers) - enabled,
+        }
+
+    def formats(self) -> dict[str, int]:
+        """How many enabled quantizers use each format."""
+        found: dict[str, int] = {}
+        for record in self.enabled:
+            found[record.format] = found.get(record.format, 0) + 1
+        return dict(sorted(found.items()))
+
+    def __getitem__(self, name: str) -> QuantizerRecord:
+        for record in self.quantizers:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready content of the report."""
+        return {
+            "fingerprint": self.fingerprint,
+            "algorithm": self.algorithm,
+            "backend": self.backend,
+            "counts": self.counts,
+            "formats": self.formats(),
+            "calibration_batches": self.calibration_batches,
+            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+            "warnings": list(self.warnings),
+            "entries": [asdict(e) for e in self.entries],
+            "quantizers": [asdict(q) for q in self.quantizers],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def table(self, *, only_enabled: bool = False) -> str:
+        """The quantizers as an aligned text table."""
+        header = (
+            "quantizer",
+            "parent",
+            "format",
+            "on",
+            "entry",
+            "amax min",
+            "amax mean",
+            "amax max",
+        )
+        rows = [header]
+        for q in self.quantizers:
+            if only_enabled and not q.enabled:
+                continue
+            entry = "-" if q.decided_by is None else str(q.decided_by)
+            if q.amax is None:
+                amax = ("", "", "")
+            else:
+                amax = (f"{q.amax.min:.4g}", f"{q.amax.mean:.4g}", f"{q.amax.max:.4g}")
+            fmt = q.format if q.enabled else f"({q.format})"
+            rows.append((q.name, q.parent_class, fmt, "yes" if q.enabled else "no", entry, *amax))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        numeric = {4, 5, 6, 7}
+        lines = []
+        for n, row in enumerate(rows):
+            cells = [
+                cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
+                for i, cell in enumerate(row)
+            ]
+            lines.append("  ".join(cells).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """A few lines: recipe, counts, formats, timings, warnings."""
+        counts = self.counts
+        method = "none" if self.algorithm is None else self.algorithm.get("method")
+        formats = ", ".join(f"{k} x{v}" for k, v in self.formats().items()) or "none"
+        timings = ", ".join(f"{k} {v:.3f}s" for k, v in self.timings.items())
+        lines = [
+            f"recipe {self.fingerprint[:19]}...  calibration: {method}  backend: {self.backend}",
+            f"quantizers: {counts['total']} ({counts['enabled']} enabled, "
+            f"{counts['disabled']} disabled); formats: {formats}",
+            f"time: {timings}",
+        ]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return f"{self.summary()}\n\n{self.table()}"
