@@ -48,6 +48,12 @@ def _unsupported(message: str, pointer: str, hint: str | None = None) -> Diagnos
     )
 
 
+def _positive(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def check_algorithm(algorithm: dict[str, Any] | None) -> None:
     """Refuse calibration methods and options the runtime does not implement."""
     if algorithm is None:
@@ -87,11 +93,10 @@ def check_algorithm(algorithm: dict[str, Any] | None) -> None:
             problems.append(_unsupported(f"option {option!r} must be null here", pointer))
         elif option in ("fp8_scale_sweep", "sync_expert_weight_amax") and value:
             problems.append(_unsupported(f"option {option!r} must be false here", pointer))
-        elif option in ("step_size", "start_multiplier", "stop_multiplier") and value is not None:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                problems.append(
-                    _unsupported(f"option {option!r} must be a positive number", pointer)
-                )
+        elif option in ("step_size", "start_multiplier", "stop_multiplier") and not _positive(
+            value
+        ):
+            problems.append(_unsupported(f"option {option!r} must be a positive number", pointer))
     if problems:
         raise UnsupportedRecipeError(problems)
 

@@ -588,7 +588,7 @@ def ensure_attention_patched(module: nn.Module) -> None:
             original = getattr(modeling, "eager_attention_forward", None)
             if original is None or isinstance(original, KVQuantizedAttention):
                 return
-            setattr(modeling, "eager_attention_forward", KVQuantizedAttention(original))
+            modeling.eager_attention_forward = KVQuantizedAttention(original)
             _ATTENTION_PATCHES[key] = (modeling, "attr", "eager_attention_forward", original, True)
             return
         key = (id(interface), implementation)
