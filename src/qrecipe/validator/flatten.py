@@ -251,7 +251,7 @@ def _known_valid(flat: dict[str, Any]) -> bool:
     if schema_diagnostics(skeleton, None, None, schema="flat"):
         return False
     keys = [json.dumps(entry, sort_keys=True) for entry in entries]
-    unknown = [(key, entry) for key, entry in zip(keys, entries) if key not in _VALID_ENTRIES]
+    unknown = [(key, entry) for key, entry in zip(keys, entries, strict=True) if key not in _VALID_ENTRIES]
     for key, entry in unknown:
         if schema_diagnostics(entry, None, None, schema="flat", definition="entry"):
             return False

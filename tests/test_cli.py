@@ -1,0 +1,117 @@
+"""The qrecipe command line: exit codes, formats, outputs, and that it stays light."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import RECIPE_HEAD, write_tree
+from qrecipe.validator.cli import main
+
+GOOD = RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enable: false}\n"
+BAD = RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enabel: false}\n"
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QRECIPE_PATH", raising=False)
+    write_tree(tmp_path, {"good.yaml": GOOD, "bad.yaml": BAD})
+    return tmp_path
+
+
+def test_validate_exit_codes_and_text_messages(files, capsys):
+    assert main(["validate", "good.yaml"]) == 0
+    assert "good.yaml: ok" in capsys.readouterr().out
+    assert main(["validate", "good.yaml", "bad.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert 'bad.yaml:6:29: unknown key "enabel" (at /quantize/quant_cfg/0/enabel)' in err
+    assert 'hint: did you mean "enable"?' in err
+    assert "1 problem(s) in 1 of 2 file(s)" in err
+
+
+def test_validate_json_and_github_formats(files, capsys):
+    assert main(["validate", "--format", "json", "bad.yaml"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    (error,) = report["results"][0]["errors"]
+    assert (error["code"], error["line"], error["column"], error["pointer"]) == (
+        "schema",
+        6,
+        29,
+        "/quantize/quant_cfg/0/enabel",
+    )
+    assert main(["validate", "--format", "github", "bad.yaml"]) == 1
+    assert capsys.readouterr().out.startswith("::error file=bad.yaml,line=6,col=29::unknown key")
+
+
+def test_usage_errors_exit_2(files, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["validate"])
+    assert caught.value.code == 2
+    with pytest.raises(SystemExit) as caught:
+        main(["frobnicate"])
+    assert caught.value.code == 2
+    assert main(["validate", "--path", "no/such/dir", "good.yaml"]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_resolve_writes_pretty_or_canonical_json(files, capsys):
+    assert main(["resolve", "good.yaml"]) == 0
+    pretty = capsys.readouterr().out
+    assert pretty.startswith('{\n  "$schema": ')
+    assert main(["resolve", "good.yaml", "--canonical", "-o", "out.json"]) == 0
+    canonical = (files / "out.json").read_bytes()
+    assert b"\n" not in canonical
+    assert json.loads(canonical) == json.loads(pretty)
+    assert main(["fingerprint", "out.json"]) == 0
+    assert capsys.readouterr().out.strip() == json.loads(pretty)["fingerprint"]
+    assert main(["fingerprint", "good.yaml"]) == 0
+    assert capsys.readouterr().out.strip() == json.loads(pretty)["fingerprint"]
+
+
+def test_resolve_of_an_invalid_or_missing_recipe_exits_1(files, capsys):
+    assert main(["resolve", "bad.yaml"]) == 1
+    assert "bad.yaml:6:29" in capsys.readouterr().err
+    assert main(["resolve", "missing/recipe"]) == 1
+    assert "was not found" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_a_usage_error(files, capsys):
+    assert main(["resolve", "good.yaml", "-o", str(files / "no" / "dir" / "x.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_help_explains_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in (
+        "validate",
+        "resolve",
+        "list",
+        "schema",
+        "fingerprint",
+        "QRECIPE_PATH",
+        "exit status",
+    ):
+        assert command in text
+
+
+def test_cli_does_not_import_torch_or_numpy():
+    code = (
+        "import sys; from qrecipe.validator.cli import main; import qrecipe; "
+        "print(sorted(m for m in ('torch', 'triton', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_console_script_runs(files):
+    result = subprocess.run(
+        [sys.executable, "-m", "qrecipe", "validate", "bad.yaml"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "unknown key" in result.stderr

@@ -1,0 +1,332 @@
+"""Import semantics of the resolver, positive and negative."""
+
+import os
+
+import pytest
+
+import qrecipe
+from helpers import RECIPE_HEAD, write_tree
+from qrecipe import (
+    ImportCycleError,
+    ImportKindError,
+    ImportNotFoundError,
+    PathEscapeError,
+    RecipeNotFoundError,
+    RecipeSemanticError,
+    SchemaValidationError,
+)
+
+FP8 = "num_bits: e4m3\naxis: null\n"
+
+
+def entries(flat):
+    return flat["quantize"]["quant_cfg"]
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QRECIPE_PATH", raising=False)
+
+    def make(files):
+        return write_tree(tmp_path, files)
+
+    return make
+
+
+def test_dict_merge_order_and_inline_keys_win(tree):
+    tree(
+        {
+            "a.yaml": "num_bits: 4\naxis: 0\nunsigned: true\n",
+            "b.yaml": "num_bits: 8\nnarrow_range: true\n",
+            "r.yaml": RECIPE_HEAD
+            + """
+quantize:
+  quant_cfg:
+    - quantizer_name: '*w'
+      cfg:
+        $import: [a, b]
+        axis: 1
+imports: {a: a, b: b}
+""",
+        }
+    )
+    cfg = entries(qrecipe.resolve("r.yaml"))[0]["cfg"]
+    assert (cfg["num_bits"], cfg["axis"], cfg["unsigned"], cfg["narrow_range"]) == (
+        8,
+        1,
+        True,
+        True,
+    )
+
+
+def test_list_splice_dict_entry_and_entry_merge(tree):
+    tree(
+        {
+            "units/off.yaml": "- {quantizer_name: '*', enable: false}\n- {quantizer_name: '*lm_head*', enable: false}\n",
+            "units/one.yaml": "quantizer_name: '*router*'\nenable: false\n",
+            "fp8.yaml": FP8,
+            "entry.yaml": "imports: {fp8: fp8}\nquantizer_name: '*x*'\ncfg: {$import: fp8}\n",
+            "r.yaml": RECIPE_HEAD
+            + """
+imports: {disable: units/off, one: units/one, entry: entry}
+quantize:
+  quant_cfg:
+    - $import: disable
+    - $import: one
+    - {$import: entry, quantizer_name: '*mlp*'}
+""",
+        }
+    )
+    names = [e["quantizer_name"] for e in entries(qrecipe.resolve("r.yaml"))]
+    assert names == ["*", "*lm_head*", "*router*", "*mlp*"]
+    assert entries(qrecipe.resolve("r.yaml"))[3]["cfg"]["num_bits"] == [4, 3]
+
+
+def test_two_document_list_snippet_with_its_own_imports(tree):
+    tree(
+        {
+            "numerics/fp8.yaml": FP8,
+            "units/kv.yaml": "imports:\n  fp8: numerics/fp8\n---\n- quantizer_name: '*[kv]_bmm_quantizer'\n  cfg: {$import: fp8}\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {kv: units/kv}\nquantize:\n  quant_cfg:\n    - $import: kv\n",
+        }
+    )
+    (entry,) = entries(qrecipe.resolve("r.yaml"))
+    assert entry["cfg"]["num_bits"] == [4, 3]
+    assert entry["enable"] is True
+
+
+def test_imports_are_scoped_to_their_file(tree):
+    tree(
+        {
+            "fp8.yaml": FP8,
+            "unit.yaml": "imports: {fp8: fp8}\n---\n- {quantizer_name: '*w', cfg: {$import: fp8}}\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {unit: unit}\nquantize:\n  quant_cfg:\n    - $import: unit\n    - {quantizer_name: '*i', cfg: {$import: fp8}}\n",
+        }
+    )
+    with pytest.raises(ImportNotFoundError) as caught:
+        qrecipe.resolve("r.yaml")
+    d = caught.value.first
+    assert (d.file, d.line, d.pointer) == ("r.yaml", 8, "/quantize/quant_cfg/1/cfg/$import")
+    assert "declares" in d.hint or "declared" in d.hint
+
+
+def test_cycle_names_the_whole_chain(tree):
+    tree(
+        {
+            "a.yaml": "imports: {b: b}\n$import: b\nnum_bits: 8\n",
+            "b.yaml": "imports: {a: a}\n$import: a\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {a: a}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: a}}\n",
+        }
+    )
+    with pytest.raises(ImportCycleError) as caught:
+        qrecipe.resolve("r.yaml")
+    d = caught.value.first
+    assert d.message == "import cycle: r.yaml -> a.yaml -> b.yaml -> a.yaml"
+    assert (d.file, d.line) == ("b.yaml", 2)
+
+
+def test_self_import_is_a_cycle(tree):
+    tree(
+        {
+            "s.yaml": "imports: {s: s}\n$import: s\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {s: s}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: s}}\n",
+        }
+    )
+    with pytest.raises(ImportCycleError, match=r"s\.yaml -> s\.yaml"):
+        qrecipe.resolve("r.yaml")
+
+
+def test_missing_snippet_points_at_the_imports_entry(tree):
+    tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + "imports:\n  gone: snippets/gone\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: gone}}\n"
+        }
+    )
+    with pytest.raises(ImportNotFoundError) as caught:
+        qrecipe.resolve("r.yaml")
+    d = caught.value.first
+    assert (d.file, d.line, d.pointer) == ("r.yaml", 5, "/imports/gone")
+    assert "--path" in d.hint
+
+
+@pytest.mark.parametrize("target", ["../outside", "/etc/passwd", "a/../../b"])
+def test_import_paths_may_not_escape_the_roots(tree, target):
+    tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + f"imports:\n  x: '{target}'\nquantize:\n  quant_cfg:\n    - {{quantizer_name: '*', cfg: {{$import: x}}}}\n"
+        }
+    )
+    with pytest.raises(PathEscapeError) as caught:
+        qrecipe.resolve("r.yaml")
+    assert caught.value.first.line == 5
+
+
+def test_symlink_escaping_the_root_is_refused(tree, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "fp8.yaml"
+    outside.write_text(FP8)
+    root = tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + "imports: {x: link}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: x}}\n"
+        }
+    )
+    os.symlink(outside, root / "link.yaml")
+    with pytest.raises(PathEscapeError, match="outside the search root"):
+        qrecipe.resolve("r.yaml")
+
+
+def test_list_snippet_cannot_be_merged_into_a_mapping(tree):
+    tree(
+        {
+            "l.yaml": "- {quantizer_name: '*', enable: false}\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {l: l}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: l}}\n",
+        }
+    )
+    with pytest.raises(ImportKindError, match="list snippet"):
+        qrecipe.resolve("r.yaml")
+
+
+def test_wrong_dict_kind_is_refused(tree):
+    tree(
+        {
+            "e.yaml": "quantizer_name: '*'\nenable: false\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {e: e}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: e}}\n",
+        }
+    )
+    with pytest.raises(
+        ImportKindError,
+        match="quant_cfg entry snippet, but this place needs a quantizer-attributes snippet",
+    ):
+        qrecipe.resolve("r.yaml")
+
+
+def test_errors_inside_a_snippet_name_the_snippet_and_the_chain(tree):
+    tree(
+        {
+            "bad.yaml": "num_bits: 8\naxsi: 0\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {bad: bad}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: bad}}\n",
+        }
+    )
+    with pytest.raises(SchemaValidationError) as caught:
+        qrecipe.resolve("r.yaml")
+    d = caught.value.first
+    assert (d.file, d.line, d.column, d.pointer) == ("bad.yaml", 2, 1, "/axsi")
+    assert d.hint == 'did you mean "axis"?'
+    assert d.chain == ("r.yaml", "bad.yaml")
+
+
+def test_quantize_section_import(tree):
+    tree(
+        {
+            "preset.yaml": "algorithm: mse\nquant_cfg:\n  - {quantizer_name: '*', enable: false}\n",
+            "r.yaml": RECIPE_HEAD + "imports: {p: preset}\nquantize:\n  $import: p\n",
+        }
+    )
+    flat = qrecipe.resolve("r.yaml")
+    assert flat["quantize"]["algorithm"] == {"method": "mse"}
+
+
+@pytest.mark.parametrize("layout", ["recipe", "metadata"])
+def test_directory_recipes(tree, layout):
+    meta = "metadata:\n  recipe_type: ptq\n" if layout == "recipe" else "recipe_type: ptq\n"
+    tree(
+        {
+            f"d/{layout}.yml": meta,
+            "d/quantize.yaml": "quant_cfg:\n  - {quantizer_name: '*', enable: false}\n",
+        }
+    )
+    flat = qrecipe.resolve("d")
+    assert entries(flat) == [
+        {"quantizer_name": "*", "parent_class": None, "enable": False, "cfg": None}
+    ]
+    assert flat["metadata"]["description"] == "Model optimization recipe."
+
+
+def test_importer_root_is_searched_first(tree, tmp_path_factory):
+    lib = tmp_path_factory.mktemp("lib")
+    write_tree(
+        lib,
+        {
+            "n.yaml": "num_bits: 4\n",
+            "r.yaml": RECIPE_HEAD
+            + "imports: {n: n}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: n}}\n",
+        },
+    )
+    tree({"n.yaml": "num_bits: 8\n"})  # same name in the working directory must not win
+    flat = qrecipe.resolve(str(lib / "r.yaml"), path=[str(lib)])
+    assert entries(flat)[0]["cfg"]["num_bits"] == 4
+
+
+def test_names_resolve_through_path_and_environment(tree, tmp_path_factory, monkeypatch):
+    lib = tmp_path_factory.mktemp("envlib")
+    write_tree(
+        lib,
+        {
+            "team/r.yaml": RECIPE_HEAD
+            + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enable: false}\n"
+        },
+    )
+    with pytest.raises(RecipeNotFoundError):
+        qrecipe.resolve("team/r")
+    assert entries(qrecipe.resolve("team/r", path=[str(lib)]))[0]["enable"] is False
+    monkeypatch.setenv("QRECIPE_PATH", str(lib))
+    assert entries(qrecipe.resolve("team/r"))[0]["enable"] is False
+
+
+def test_snippet_is_not_a_recipe(tree):
+    tree({"s.yaml": FP8})
+    with pytest.raises(RecipeSemanticError, match="quantizer-attributes snippet, not a recipe"):
+        qrecipe.resolve("s.yaml")
+
+
+def test_load_returns_the_expanded_tree_without_defaults(tree):
+    tree(
+        {
+            "fp8.yaml": FP8,
+            "r.yaml": RECIPE_HEAD
+            + "imports: {fp8: fp8}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: fp8}}\n",
+        }
+    )
+    loaded = qrecipe.load("r.yaml")
+    assert loaded["quantize"]["quant_cfg"] == [
+        {"quantizer_name": "*", "cfg": {"num_bits": "e4m3", "axis": None}}
+    ]
+    assert "imports" not in loaded
+
+
+def test_validate_reports_every_problem_of_a_file(tree):
+    tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enabel: false}\n    - {quantizer_name: '*', cfg: {num_bits: e4m3x, calibrator: maxx}}\n"
+        }
+    )
+    problems = qrecipe.validate("r.yaml")
+    assert [p.pointer for p in problems] == [
+        "/quantize/quant_cfg/0/enabel",
+        "/quantize/quant_cfg/1/cfg/num_bits",
+        "/quantize/quant_cfg/1/cfg/calibrator",
+    ]
+    assert all(p.line == 6 or p.line == 7 for p in problems)
+
+
+def test_validate_checks_snippets_with_their_imports(tree):
+    tree(
+        {
+            "fp8.yaml": FP8,
+            "unit.yaml": "imports: {fp8: fp9}\n---\n- {quantizer_name: '*w', cfg: {$import: fp8}}\n",
+        }
+    )
+    (problem,) = qrecipe.validate("unit.yaml")
+    assert problem.code == "import-not-found"
+    assert (problem.file, problem.line) == ("unit.yaml", 1)
