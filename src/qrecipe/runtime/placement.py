@@ -44,6 +44,8 @@ from .quantizer import AnyQuantizer, SequentialQuantizer, TensorQuantizer, iter_
 WIRING_ATTR = "_qrecipe_wiring"
 # Owner attribute holding the original parameters while a forward call runs.
 STASH_ATTR = "_qrecipe_stash"
+# Fused-experts attribute holding the experts implementation replaced for one forward call.
+IMPLEMENTATION_STASH_ATTR = "_qrecipe_experts_implementation"
 
 _LINEAR_LIKE = (
     nn.Linear,
@@ -317,6 +319,7 @@ def remove_quantizers(model: nn.Module) -> int:
         if wiring is None:
             continue
         _restore_stash(module)
+        _unpatch_linear(module)
         for attr in wiring.get("added", []):
             if attr in module._modules:
                 del module._modules[attr]
@@ -474,8 +477,6 @@ def _restore_stash(module: nn.Module) -> None:
 
 # -- fused experts: the input of the second projection --------------------------------------
 
-_LINEAR_PATCH = threading.local()
-
 
 class _SecondProjectionLinear:
     """Stands in for ``torch.nn.functional.linear`` while a fused-experts module runs.
@@ -500,15 +501,15 @@ class _SecondProjectionLinear:
 
 
 def _patch_linear_for_second_projection(module: nn.Module) -> None:
-    implementation = getattr(getattr(module, "config", None), "_experts_implementation", None)
+    config = getattr(module, "config", None)
+    implementation = getattr(config, "_experts_implementation", None)
     if implementation not in (None, "eager"):
-        raise RuntimeError(
-            f"down_proj_input_quantizer needs the eager experts implementation; this model uses "
-            f"{implementation!r}. Set model.config._experts_implementation = 'eager' or disable "
-            "'*down_proj_input_quantizer'."
-        )
+        # Only the eager implementation calls F.linear per expert, exposing the input of the
+        # second projection; batched kernels never materialise it where a hook can reach it.
+        # Switch to eager for this call only (the post-hook switches back).
+        module.__dict__[IMPLEMENTATION_STASH_ATTR] = implementation
+        config._experts_implementation = "eager"  # type: ignore[union-attr]
     functional = torch.nn.functional
-    _LINEAR_PATCH.previous = functional.linear
     functional.linear = _SecondProjectionLinear(module, functional.linear)  # type: ignore[assignment]
 
 
@@ -517,6 +518,9 @@ def _unpatch_linear(module: nn.Module) -> None:
     current = functional.linear
     if isinstance(current, _SecondProjectionLinear) and current.module is module:
         functional.linear = current.original  # type: ignore[assignment]
+    implementation = module.__dict__.pop(IMPLEMENTATION_STASH_ATTR, None)
+    if implementation is not None:
+        module.config._experts_implementation = implementation
 
 
 # -- attention: the key/value states ----------------------------------------------------------
