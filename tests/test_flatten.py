@@ -96,8 +96,14 @@ def test_cross_field_rules_from_the_flat_schema_point_at_the_source(recipe):
             "quantize:\n  quant_cfg:\n    - quantizer_name: '*'\n      cfg: {num_bits: e4m3, axis: 0, block_sizes: {-1: 16}}\n"
         )
     d = caught.value.first
-    assert (d.file, d.line, d.pointer) == ("r.yaml", 7, "/quantize/quant_cfg/0/cfg")
-    assert "must be null" in d.message or "expected null" in d.message
+    assert (d.file, d.line, d.column, d.pointer) == (
+        "r.yaml",
+        7,
+        35,
+        "/quantize/quant_cfg/0/cfg/axis",
+    )
+    assert d.message == "expected null, got an integer 0"
+    assert "axis: null" in d.hint
 
 
 def test_small_float_formats_need_dynamic_blocks(recipe):

@@ -107,6 +107,12 @@ class _Flattener:
             )
         )
 
+    def located_at(self, pointer: str) -> str:
+        """The longest prefix of ``pointer`` whose origin is known."""
+        while pointer and pointer not in self.origins:
+            pointer = pointer.rsplit("/", 1)[0]
+        return pointer
+
     def locate(self, pointer: str) -> Origin | None:
         while True:
             if pointer in self.origins:
@@ -220,13 +226,16 @@ class _Flattener:
         diagnostics = []
         for diagnostic in found:
             origin = self.locate(diagnostic.pointer)
+            # The key may come from a snippet merged into this mapping; name its path anyway.
+            suffix = diagnostic.pointer[len(self.located_at(diagnostic.pointer)) :]
+            line, column = origin.position(suffix) if origin else (None, None)
             diagnostics.append(
                 Diagnostic(
                     diagnostic.message,
                     origin.file if origin else self.resolution.recipe,
-                    origin.line if origin else None,
-                    origin.column if origin else None,
-                    origin.pointer if origin else diagnostic.pointer,
+                    line,
+                    column,
+                    (origin.pointer + suffix) if origin else diagnostic.pointer,
                     origin.chain if origin else (),
                     SchemaValidationError.code,
                     diagnostic.hint or f"in the resolved recipe at {diagnostic.pointer}",
@@ -251,7 +260,9 @@ def _known_valid(flat: dict[str, Any]) -> bool:
     if schema_diagnostics(skeleton, None, None, schema="flat"):
         return False
     keys = [json.dumps(entry, sort_keys=True) for entry in entries]
-    unknown = [(key, entry) for key, entry in zip(keys, entries, strict=True) if key not in _VALID_ENTRIES]
+    unknown = [
+        (key, entry) for key, entry in zip(keys, entries, strict=True) if key not in _VALID_ENTRIES
+    ]
     for key, entry in unknown:
         if schema_diagnostics(entry, None, None, schema="flat", definition="entry"):
             return False

@@ -128,6 +128,13 @@ class Origin:
     column: int | None
     pointer: str
     chain: tuple[str, ...]
+    document: YamlDocument | None = field(default=None, compare=False, repr=False)
+
+    def position(self, suffix: str) -> tuple[int | None, int | None]:
+        """Line and column of ``pointer + suffix`` when it was written in this file."""
+        if self.document is None or not suffix:
+            return self.line, self.column
+        return self.document.position(self.pointer + suffix) or (self.line, self.column)
 
 
 class Resolution:
@@ -296,7 +303,9 @@ class _Expansion:
 
     def _record(self, obj: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> None:
         line, column = source.where(pointer)
-        self.origins[id(obj)] = Origin(source.display, line, column, pointer, chain)
+        self.origins[id(obj)] = Origin(
+            source.display, line, column, pointer, chain, source.body_doc
+        )
         self.keep_alive.append(obj)
 
     # ---------------------------------------------------------------- entry points

@@ -135,7 +135,8 @@ def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
         names = " or ".join(
             "a mapping" if w == "object" else "a list" if w == "array" else w for w in wanted
         )
-        return f"expected {names}, got {describe_type(value)} {show(value)}", None, []
+        shown = "" if value is None or isinstance(value, (dict, list)) else f" {show(value)}"
+        return f"expected {names}, got {describe_type(value)}{shown}", None, []
     if validator == "pattern" and error.validator_value.startswith("^[Ee]"):
         return (
             f"{show(value)} is not a number format written ExMy",
@@ -180,6 +181,8 @@ def schema_diagnostics(
     for error in validator.iter_errors(instance):
         for leaf in _leaf_errors(error):
             message, hint, extra = _message(leaf)
+            if hint is None and isinstance(leaf.schema, dict):
+                hint = leaf.schema.get("$comment")
             pointer = base_pointer + _pointer(leaf.absolute_path)
             for token in extra:
                 pointer = join_pointer(pointer, token)
