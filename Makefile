@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench docs clean
+.PHONY: demo test lint pytest jstest format bench docs clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,25 +14,35 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-## demo: resolve the built-in default recipe and apply it to a real model on the CPU
+## demo: resolve the built-in fp8_qkvo-nvfp4_mlp recipe and apply it to real models on the CPU
 demo: $(STAMP)
 	$(PY) -m qrecipe.demo
 
-## test: lint, then run the whole test suite
-test: $(STAMP) lint
-	$(PY) -m pytest
+## test: lint, the Python suite, and the JavaScript package's suite
+test: lint pytest jstest
 
 lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
+pytest: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+
+jstest:
+	cd js && npm ci --no-audit --no-fund && npm test
+
 format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-## bench: resolver speed (and the QDQ kernels where a GPU is present)
+## bench: resolver speed against ModelOpt; the QDQ kernels where a CUDA device is present
 bench: $(STAMP)
 	$(PY) bench/resolve_bench.py
+	$(PY) bench/qdq_bench.py
+
+## docs: build the documentation site into site/ (warnings are errors)
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .ruff_cache
+	rm -rf $(VENV) site .pytest_cache .ruff_cache js/node_modules tests/editor/node_modules
