@@ -5,7 +5,7 @@
   ``forward_loop(model)``. While data is collected nothing is quantized, so every layer sees
   the full-precision model (as in the reference).
 * ``mse``: ``max`` first, then, for each weight quantizer, the amax multiplier in
-  ``start_multiplier, start_multiplier + step_size, ... stop_multiplier`` that minimises the
+  ``start_multiplier, start_multiplier + step_size, ..., stop_multiplier`` (and 1) minimising the
   squared fake-quantization error of the weight. The choice is made per element of ``amax``
   (per channel, for per-channel formats) where amax lines up with the weight, else per tensor.
 """
@@ -220,7 +220,9 @@ def _mse_weights(
     stop = float(algorithm.get("stop_multiplier") or 4.0)
     step = float(algorithm.get("step_size") or 0.1)
     count = math.ceil((stop - start) / step) + 1
-    multipliers = [min(start + i * step, stop) for i in range(count)]
+    # The max-calibrated amax itself (multiplier 1) is always a candidate, so the search can
+    # only lower the error.
+    multipliers = sorted({min(start + i * step, stop) for i in range(count)} | {1.0})
     targets = [
         (slot, quantizer)
         for slot, quantizer in placed
