@@ -234,6 +234,15 @@ def test_modeline_selects_the_schema_for_any_file_name(editor):
     assert {d["range"]["start"]["line"] for d in with_modeline} == {7, 8}
 
 
+def test_two_document_list_snippets_are_checked_document_by_document(editor):
+    header = "imports:\n  fp8: configs/numerics/fp8\n---\n"
+    good = header + "- quantizer_name: '*input_quantizer'\n  cfg:\n    $import: fp8\n"
+    assert editor.diagnostics(good) == []
+    bad = header + "- quantizer_name: '*input_quantizer'\n  cfg:\n    num_bits: e4m3x\n"
+    (diagnostic,) = editor.diagnostics(bad)
+    assert diagnostic["range"]["start"] == {"line": 5, "character": 14}
+
+
 def test_default_snippets_are_offered_for_entries(editor):
     items = {item["label"]: item for item in editor.completion(NEW_ENTRY)}
     for label, snippet in ENTRY_SNIPPETS.items():
