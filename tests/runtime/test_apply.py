@@ -563,3 +563,14 @@ def test_triton_backend_under_the_interpreter():
     assert triton_model.head.weight_quantizer.backend == "triton"
     assert not torch.equal(by_triton, reference)
     torch.testing.assert_close(by_triton, by_torch)
+
+
+def test_import_qrecipe_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, qrecipe; qrecipe.resolve; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
