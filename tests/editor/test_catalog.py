@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -44,3 +45,13 @@ def test_catalog_file_patterns(file, schema):
         if any(fnmatch(Path(file).name, pattern) for pattern in entry["fileMatch"])
     ]
     assert matched == [schema]
+
+
+def test_editor_docs_show_the_catalog_as_published():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "editor.md").read_text()
+    shown = [
+        json.loads(block)
+        for block in re.findall(r"```json\n(.*?)```", docs, re.S)
+        if "schema-catalog.json" in block
+    ]
+    assert shown == [CATALOG]
