@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from test_vectors import (  # noqa: E402  (the runner lives with the tests)
     compare,
     load_case,
     run_case,
+    run_isolated,
 )
 
 
@@ -43,7 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for case_dir in selected:
             spec = load_case(case_dir)
-            outcome = run_case(case_dir, Path(scratch) / case_dir.name)
+            work = Path(scratch) / case_dir.name
+            if spec.get("xfail") and hasattr(os, "fork"):
+                # Known bugs may crash the interpreter: run them apart, report only.
+                problems = run_isolated(case_dir, work)
+                if problems:
+                    failing += 1
+                    print(f"--- {case_dir.name} (xfail): {spec['description']}")
+                    print("\n".join(f"    {line}" for line in problems))
+                else:
+                    print(f"--- {case_dir.name}: passes; remove its xfail")
+                continue
+            outcome = run_case(case_dir, work)
             expect = spec["expect"]
             if "flat" in expect and args.write and outcome.flat_text is not None:
                 target = case_dir / expect["flat"]
