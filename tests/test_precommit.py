@@ -1,6 +1,7 @@
-"""The pre-commit hooks, run by real pre-commit through real ``git commit``.
+"""The pre-commit hooks: the flat-file check as a command, then both hooks run by real
+pre-commit through real ``git commit``.
 
-A scratch project points its ``.pre-commit-config.yaml`` at a clone of this repository at its
+For the latter, a scratch project points its ``.pre-commit-config.yaml`` at a clone of this repository at its
 current HEAD, exactly as users pin a release, so pre-commit builds the hook environment by
 pip-installing qrecipe from that commit. Only committed files are in the clone: hooks must be
 committed before these tests can see them. One hook environment (PRE_COMMIT_HOME in a
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+import qrecipe
+from qrecipe.hooks import check_flat
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
@@ -140,6 +142,111 @@ class Sandbox:
         return int(result.stdout) if result.returncode == 0 else 0
 
 
+# -- the flat-file check as a command (fast, in process) -----------------------------------
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A git repository holding recipes/numerics/fp8.yaml and recipes/fp8.yaml; cwd is its root."""
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "--quiet"], check=True)
+    (tmp_path / "recipes" / "numerics").mkdir(parents=True)
+    (tmp_path / "recipes" / "numerics" / "fp8.yaml").write_text(FP8_SNIPPET)
+    (tmp_path / "recipes" / "fp8.yaml").write_text(FP8_RECIPE)
+    return tmp_path
+
+
+def _lock(source: str, flat_file: str, *, canonical: bool = False, provenance: bool = False):
+    flat = qrecipe.resolve(source, path=["recipes"], provenance=provenance)
+    data = qrecipe.canonical_bytes(flat) if canonical else qrecipe.pretty_json(flat).encode()
+    Path(flat_file).write_bytes(data)
+
+
+def _check(capsys, *args: str) -> tuple[int, str]:
+    status = check_flat.main([*args, "--path", "recipes"])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_up_to_date_flat_files_pass_whatever_their_formatting(workspace, capsys):
+    _lock("recipes/fp8.yaml", "recipes/fp8.flat.json")
+    (workspace / "recipes" / "canonical.yaml").write_text(FP8_RECIPE)
+    _lock("recipes/canonical.yaml", "recipes/canonical.flat.json", canonical=True)
+    assert _check(capsys, "recipes/fp8.flat.json", "recipes/canonical.flat.json") == (0, "")
+
+
+def test_without_arguments_every_tracked_flat_file_is_checked(workspace, capsys):
+    _lock("recipes/fp8.yaml", "recipes/fp8.flat.json")
+    Path("recipes/untracked.flat.json").write_text("{}")
+    assert _check(capsys) == (0, "")
+    subprocess.run(["git", "add", "recipes/fp8.flat.json"], check=True)
+    (workspace / "recipes" / "numerics" / "fp8.yaml").write_text("num_bits: 8\naxis:\n")
+    status, output = _check(capsys)
+    assert status == 1
+    assert "recipes/fp8.flat.json: out of date" in output
+    assert "untracked" not in output
+
+
+def test_outside_a_repository_files_must_be_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    (tmp_path / "recipes").mkdir()
+    status, output = _check(capsys)
+    assert status == 2
+    assert "name the *.flat.json files to check" in output
+
+
+def test_a_directory_recipe_is_found_next_to_its_flat_file(workspace, capsys):
+    recipe = workspace / "recipes" / "dir_recipe"
+    recipe.mkdir()
+    (recipe / "recipe.yml").write_text("metadata:\n  recipe_type: ptq\n")
+    (recipe / "quantize.yml").write_text(
+        "algorithm: max\nquant_cfg:\n  - quantizer_name: '*'\n    enable: false\n"
+    )
+    _lock("recipes/dir_recipe", "recipes/dir_recipe.flat.json")
+    assert _check(capsys, "recipes/dir_recipe.flat.json") == (0, "")
+
+
+def test_provenance_names_the_source_and_is_not_compared(workspace, capsys):
+    (workspace / "locks").mkdir()
+    _lock("recipes/fp8.yaml", "locks/fp8.flat.json", provenance=True)
+    recipe = workspace / "recipes" / "fp8.yaml"
+    recipe.write_text("# entries moved down one line\n" + FP8_RECIPE)
+    assert _check(capsys, "locks/fp8.flat.json") == (0, "")
+
+    recipe.write_text(FP8_RECIPE.replace("FP8 weights", "FP8 Weights"))
+    status, output = _check(capsys, "locks/fp8.flat.json")
+    assert status == 1
+    assert "fingerprint: unchanged (sha256:" in output
+    assert 'changed /metadata/description: "FP8 weights and activations." -> "FP8 Weights' in output
+    command = "qrecipe resolve recipes/fp8.yaml -o locks/fp8.flat.json --path recipes --provenance"
+    assert f"regenerate it with: {command}" in output
+
+
+def test_a_hand_edited_flat_file_fails_on_its_fingerprint(workspace, capsys):
+    _lock("recipes/fp8.yaml", "recipes/fp8.flat.json")
+    flat = Path("recipes/fp8.flat.json")
+    flat.write_text(flat.read_text().replace('"calibrator": "max"', '"calibrator": "histogram"', 1))
+    status, output = _check(capsys, "recipes/fp8.flat.json")
+    assert status == 1
+    assert "recipes/fp8.flat.json: is not a valid flat recipe:" in output
+    assert "does not match the content" in output
+    assert "regenerate it with: qrecipe resolve recipes/fp8.yaml -o recipes/fp8.flat.json" in output
+
+
+def test_a_source_that_does_not_resolve_is_reported_with_positions(workspace, capsys):
+    _lock("recipes/fp8.yaml", "recipes/fp8.flat.json")
+    Path("recipes/fp8.yaml").write_text(BAD_RECIPE)
+    status, output = _check(capsys, "recipes/fp8.flat.json")
+    assert status == 1
+    assert "recipes/fp8.flat.json: its source recipes/fp8.yaml does not resolve:" in output
+    assert "recipes/fp8.yaml:7:19:" in output
+    assert "recipes/fp8.yaml:8:9:" in output
+
+
+# -- real pre-commit, real git commit (slow: builds a hook environment once) ----------------
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Sandbox:
     if not (PROJECT_ROOT / ".git").exists():
@@ -162,6 +269,7 @@ def _write_good_project(sandbox: Sandbox, project: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_good_commit_passes(sandbox):
     project = sandbox.new_project()
     _write_good_project(sandbox, project)
@@ -174,6 +282,7 @@ def test_good_commit_passes(sandbox):
     assert sandbox.commits(project) == 1
 
 
+@pytest.mark.slow
 def test_bad_recipe_commit_fails_with_positions(sandbox):
     project = sandbox.new_project()
     (project / "recipes" / "bad.yaml").write_text(BAD_RECIPE)
@@ -188,6 +297,7 @@ def test_bad_recipe_commit_fails_with_positions(sandbox):
     assert sandbox.commits(project) == 0
 
 
+@pytest.mark.slow
 def test_stale_flat_file_fails_with_regenerate_command(sandbox):
     project = sandbox.new_project()
     _write_good_project(sandbox, project)
@@ -212,6 +322,7 @@ def test_stale_flat_file_fails_with_regenerate_command(sandbox):
     assert sandbox.commits(project) == 2
 
 
+@pytest.mark.slow
 def test_flat_file_without_source_fails(sandbox):
     project = sandbox.new_project()
     _write_good_project(sandbox, project)
