@@ -33,6 +33,7 @@ from ..validator.api import RecipeDeprecationWarning, resolve
 from ..validator.canonical import canonical_bytes
 from ..validator.errors import RecipeError, RecipeNotFoundError
 from ..validator.flat import load_flat
+from ..validator.yamlio import join_pointer
 
 FLAT_SUFFIX = ".flat.json"
 SOURCE_SUFFIXES = (".yaml", ".yml")
@@ -73,6 +74,14 @@ def sibling_source(flat_file: Path) -> Path | None:
     return None
 
 
+def parse_loosely(path: Path) -> Any:
+    """The JSON of an invalid flat file, if it parses at all: it may still name its source."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
 def recorded_source(document: Any) -> str | None:
     """The ``provenance.recipe`` of a flat document, when it records one."""
     if not isinstance(document, dict):
@@ -82,20 +91,16 @@ def recorded_source(document: Any) -> str | None:
     return recipe if isinstance(recipe, str) and recipe else None
 
 
-def json_pointer(parent: str, key: str | int) -> str:
-    return f"{parent}/{str(key).replace('~', '~0').replace('/', '~1')}"
-
-
 def short(value: Any) -> str:
     text = canonical_bytes(value).decode("utf-8")
     return text if len(text) <= MAX_VALUE_WIDTH else text[: MAX_VALUE_WIDTH - 3] + "..."
 
 
 def differences(committed: Any, current: Any, pointer: str = "") -> Iterator[str]:
-    """One line per JSON pointer where ``committed`` and ``current`` differ, in document order."""
+    """One line per JSON pointer where ``committed`` and ``current`` differ, in key and index order."""
     if isinstance(committed, dict) and isinstance(current, dict):
         for key in sorted(committed.keys() | current.keys()):
-            where = json_pointer(pointer, key)
+            where = join_pointer(pointer, key)
             if key not in current:
                 yield f"removed {where} (was {short(committed[key])})"
             elif key not in committed:
@@ -104,7 +109,7 @@ def differences(committed: Any, current: Any, pointer: str = "") -> Iterator[str
                 yield from differences(committed[key], current[key], where)
     elif isinstance(committed, list) and isinstance(current, list):
         for index in range(max(len(committed), len(current))):
-            where = json_pointer(pointer, index)
+            where = join_pointer(pointer, index)
             if index >= len(current):
                 yield f"removed {where} (was {short(committed[index])})"
             elif index >= len(committed):
@@ -138,21 +143,14 @@ def resolve_quietly(source: str, roots: Sequence[str], provenance: bool) -> dict
 def check_flat_file(flat_file: str, roots: Sequence[str]) -> list[str]:
     """Why ``flat_file`` is not up to date with its source: report lines, empty when it is."""
     path = Path(flat_file)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [f"{flat_file}: cannot read it: {exc.strerror}"]
-    try:
-        document: Any = json.loads(raw)
-    except ValueError:
-        document = None
-
     committed: dict[str, Any] | None = None
     committed_problems: list[str] = []
     try:
         committed = load_flat(flat_file)
+        document: Any = committed
     except RecipeError as error:
         committed_problems = [d.format() for d in error.diagnostics]
+        document = parse_loosely(path)
 
     sibling = sibling_source(path)
     source = sibling.as_posix() if sibling else recorded_source(document)
