@@ -12,27 +12,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-ATTRIBUTE_DEFAULTS: dict[str, Any] = {
-    "num_bits": 8,
-    "axis": None,
-    "block_sizes": None,
-    "unsigned": False,
-    "narrow_range": False,
-    "fake_quant": True,
-    "type": "static",
-    "bias": None,
-    "calibrator": "max",
-    "rotate": False,
-    "pass_through_bwd": True,
-    "trt_high_precision_dtype": "Float",
-    "backend": None,
-    "backend_extra_args": None,
-    "use_constant_amax": False,
-    "constant_amax": None,
-    "learn_amax": False,
-    "effective_bits": None,
-    "enable": True,
-}
+from ..validator.flatten import attribute_defaults
+
+# The published flat schema is the one place the defaults are written down.
+ATTRIBUTE_DEFAULTS: dict[str, Any] = attribute_defaults()
 
 
 def default_attributes(**overrides: Any) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from ..schema import schema_id
 from ..validator.canonical import fingerprint
 from .attributes import default_attributes
 
-FLAT_SCHEMA_URI = "https://qrecipe.dev/schema/v1/flat.schema.json"
+FLAT_SCHEMA_URI = schema_id("flat")
 
 FP8 = {"num_bits": [4, 3], "axis": None}
 """Per-tensor FP8 E4M3 (static: calibrated amax)."""
