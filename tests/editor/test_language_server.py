@@ -270,11 +270,6 @@ def _apply(text: str, edit: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recipe.schema.json defaultSnippets: the server inserts strings unquoted, so "
-    "quantizer_name: *... reads as a YAML alias, and null values come out as 'axis:null'",
-)
 def test_inserted_default_snippets_make_valid_recipes(editor, tmp_path):
     text = NEW_ENTRY.replace(CURSOR, "")
     snippets = [item for item in editor.completion(NEW_ENTRY) if item["label"] in ENTRY_SNIPPETS]
