@@ -242,6 +242,8 @@ class _SchemaPage:
         yield from self.describe(node)
         yield from self.table(node)
         yield from self.properties(node, f"{name}.", min(level + 1, 6))
+        for branch in node.get("anyOf", []) + node.get("oneOf", []):
+            yield from self.properties(branch, f"{name}.", min(level + 1, 6))
         yield from self.conditional(node, name, min(level + 1, 6))
 
     def conditional(self, node: dict[str, Any], prefix: str, level: int) -> Iterator[str]:
