@@ -91,18 +91,26 @@ class _Flattener:
             self.origins[pointer] = origin
 
     def problem(
-        self, message: str, pointer: str, hint: str | None = None, *, key: str | None = None
+        self,
+        message: str,
+        pointer: str,
+        hint: str | None = None,
+        *,
+        key: str | None = None,
+        code: str = RecipeSemanticError.code,
     ) -> None:
         origin = self.locate(pointer)
+        suffix = f"/{key}" if key else ""
+        line, column = origin.position(suffix) if origin else (None, None)
         self.problems.append(
             Diagnostic(
                 message,
                 origin.file if origin else self.resolution.recipe,
-                origin.line if origin else None,
-                origin.column if origin else None,
-                (origin.pointer if origin else pointer) + (f"/{key}" if key and origin else ""),
+                line,
+                column,
+                (origin.pointer if origin else pointer) + suffix,
                 origin.chain if origin else (),
-                RecipeSemanticError.code,
+                code,
                 hint,
             )
         )
@@ -157,6 +165,19 @@ class _Flattener:
                 "use the entry's own 'enable: true' to switch quantizers on",
                 key="cfg",
             )
+        for index, attributes in enumerate(cfg if isinstance(cfg, list) else [cfg]):
+            blocks = attributes.get("block_sizes") if isinstance(attributes, dict) else None
+            if isinstance(blocks, dict) and blocks.get("type") == "dynamic":
+                axes = [k for k in blocks if k.lstrip("-").isdigit()]
+                if len(axes) != 1:
+                    where = "cfg" if isinstance(cfg, dict) else f"cfg/{index}"
+                    self.note(f"{pointer}/{where}", attributes)
+                    self.problem(
+                        f"dynamic block quantization quantizes exactly one axis, got {len(axes)}",
+                        f"{pointer}/{where}",
+                        "give one axis key, usually -1 (the last axis)",
+                        key="block_sizes",
+                    )
         if isinstance(cfg, dict):
             self.note(join_pointer(pointer, "cfg"), raw.get("cfg"))
             cfg = normalize_attributes(cfg)
@@ -194,6 +215,18 @@ class _Flattener:
             algorithm = copy.deepcopy(algorithm)
             if isinstance(algorithm, dict) and "method" not in algorithm:
                 self.problem("the algorithm mapping has no 'method'", "/quantize/algorithm")
+            elif isinstance(algorithm, dict):
+                # Options merged from a snippet are checked against the method they end up with.
+                for found in schema_diagnostics(
+                    algorithm, None, None, definition="algorithm_object"
+                ):
+                    self.problem(
+                        found.message,
+                        "/quantize/algorithm",
+                        found.hint,
+                        key=found.pointer.lstrip("/") or None,
+                        code=SchemaValidationError.code,
+                    )
         entries = [
             self.entry(raw, f"/quantize/quant_cfg/{index}")
             for index, raw in enumerate(quantize.get("quant_cfg") or [])
@@ -211,7 +244,10 @@ class _Flattener:
             },
         }
         if self.problems:
-            raise RecipeSemanticError(self.problems)
+            error = (
+                SchemaValidationError if self.problems[0].code == "schema" else RecipeSemanticError
+            )
+            raise error(self.problems)
         flat["fingerprint"] = fingerprint(flat)
         self.check(flat)
         return flat
@@ -238,7 +274,7 @@ class _Flattener:
                     (origin.pointer + suffix) if origin else diagnostic.pointer,
                     origin.chain if origin else (),
                     SchemaValidationError.code,
-                    diagnostic.hint or f"in the resolved recipe at {diagnostic.pointer}",
+                    diagnostic.hint,
                 )
             )
         raise SchemaValidationError(diagnostics)

@@ -30,7 +30,7 @@ from .errors import (
     SchemaValidationError,
 )
 from .library import SUFFIXES, Library, Located
-from .schemacheck import schema_diagnostics, show
+from .schemacheck import schema_diagnostics, show, suggest
 from .yamlio import YamlDocument, first_line_comments, join_pointer, parse_yaml
 
 MAX_IMPORT_DEPTH = 32
@@ -228,7 +228,9 @@ class Resolver:
                     )
                 )
             kind = standalone_kind or detect_kind(body)
-            definition = standalone_kind if standalone_kind == RECIPE_METADATA else None
+            definition = (
+                standalone_kind if standalone_kind in (RECIPE_METADATA, METADATA_FILE) else None
+            )
             diagnostics = schema_diagnostics(body, body_doc, display, definition=definition)
             if diagnostics:
                 raise SchemaValidationError(diagnostics)
@@ -300,6 +302,7 @@ class _Expansion:
         self.stack: list[Path] = []
         self.keep_alive: list[Any] = []
         self.files_imported = 0
+        self.checked: set[Path] = set()
 
     def _record(self, obj: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> None:
         line, column = source.where(pointer)
@@ -311,6 +314,7 @@ class _Expansion:
     # ---------------------------------------------------------------- entry points
     def recipe(self, source: SourceFile) -> dict[str, Any]:
         chain = (source.display,)
+        self.check_declared_imports(source, chain)
         self.stack.append(source.located.real)
         tree: dict[str, Any] = {}
         for key, value in source.body.items():
@@ -343,9 +347,17 @@ class _Expansion:
         if recipe_file is not None:
             source = self.resolver.read(recipe_file, standalone_kind=RECIPE_METADATA)
             if "quantize" in source.body and quantize_file is not None:
+                line, column = source.where("/quantize", key=True)
                 raise RecipeSemanticError(
-                    f"{located.display} has both a 'quantize' section in {recipe_file.display} and a quantize file",
-                    file=recipe_file.display,
+                    Diagnostic(
+                        f"{located.display} has both a 'quantize' section here and {quantize_file.display}",
+                        recipe_file.display,
+                        line,
+                        column,
+                        "/quantize",
+                        code=RecipeSemanticError.code,
+                        hint="keep the quantize section in one place",
+                    )
                 )
             tree = self.recipe(source)
         elif metadata_file is not None:
@@ -356,8 +368,13 @@ class _Expansion:
             source = self.resolver.read(quantize_file)
             if source.kind not in (QUANTIZE_FILE, ATTRIBUTES):
                 raise ImportKindError(
-                    f"{source.display} is {KIND_WORDS[source.kind]}, not a quantize section",
-                    file=source.display,
+                    Diagnostic(
+                        f"{source.display} is {KIND_WORDS[source.kind]}, not a quantize section",
+                        source.display,
+                        *source.body_doc.start,
+                        code=ImportKindError.code,
+                        hint="quantize.yml holds a mapping with 'algorithm' and 'quant_cfg'",
+                    )
                 )
             self.stack.append(source.located.real)
             tree["quantize"] = self.mapping(source.body, source, "", (source.display,), "quantize")
@@ -476,9 +493,7 @@ class _Expansion:
         if name not in source.imports:
             line, column = source.where(pointer)
             declared = sorted(source.imports)
-            from .schemacheck import _suggest
-
-            hint = _suggest(name, declared) or (
+            hint = suggest(name, declared) or (
                 "declared names: " + ", ".join(declared)
                 if declared
                 else "this file declares no imports"
@@ -495,39 +510,7 @@ class _Expansion:
                     hint,
                 )
             )
-        path_name = source.imports[name]
-        imports_pointer = f"/imports/{name}"
-        try:
-            found = self.resolver.library.find_import(path_name, source.located.root)
-        except RecipeError as exc:
-            line, column = source.where(imports_pointer, doc=source.imports_doc)
-            raise type(exc)(
-                Diagnostic(
-                    exc.first.message,
-                    source.display,
-                    line,
-                    column,
-                    imports_pointer,
-                    chain,
-                    exc.code,
-                    exc.first.hint,
-                )
-            ) from None
-        if found is None:
-            line, column = source.where(imports_pointer, doc=source.imports_doc)
-            roots = ", ".join(r.label or "." for r in self.resolver.library.roots)
-            raise ImportNotFoundError(
-                Diagnostic(
-                    f"snippet {show(path_name)} (imported as {show(name)}) was not found",
-                    source.display,
-                    line,
-                    column,
-                    imports_pointer,
-                    chain,
-                    ImportNotFoundError.code,
-                    f"searched {source.located.root.label or '.'} first, then: {roots}; add a directory with --path",
-                )
-            )
+        found = self.locate_import(name, source, chain)
         if found.real in self.stack:
             cycle = [*chain, found.display]
             line, column = source.where(pointer)
@@ -543,19 +526,68 @@ class _Expansion:
                     "a snippet must not import itself, directly or through other snippets",
                 )
             )
-        if len(self.stack) >= MAX_IMPORT_DEPTH:
+        if len(self.stack) >= MAX_IMPORT_DEPTH or self.files_imported >= MAX_IMPORTED_FILES:
+            line, column = source.where(pointer)
+            message = (
+                f"imports nest deeper than {MAX_IMPORT_DEPTH} levels"
+                if len(self.stack) >= MAX_IMPORT_DEPTH
+                else f"more than {MAX_IMPORTED_FILES} imports in one recipe"
+            )
             raise RecipeLimitError(
-                f"imports nest deeper than {MAX_IMPORT_DEPTH} levels", file=source.display
+                Diagnostic(
+                    message, source.display, line, column, pointer, chain, RecipeLimitError.code
+                )
             )
         self.files_imported += 1
-        if self.files_imported > MAX_IMPORTED_FILES:
-            raise RecipeLimitError(
-                f"more than {MAX_IMPORTED_FILES} imports in one recipe", file=source.display
-            )
         try:
             return self.resolver.read(found)
         except RecipeError as exc:
             raise type(exc)([_with_chain(d, chain) for d in exc.diagnostics]) from None
+
+    def locate_import(self, name: str, source: SourceFile, chain: tuple[str, ...]) -> Located:
+        """Find the file an ``imports:`` name refers to; errors point at that ``imports:`` line."""
+        path_name = source.imports[name]
+        imports_pointer = join_pointer("/imports", name)
+        line, column = source.where(imports_pointer, doc=source.imports_doc)
+        try:
+            found = self.resolver.library.find_import(path_name, source.located.root)
+        except RecipeError as exc:
+            raise type(exc)(
+                Diagnostic(
+                    exc.first.message,
+                    source.display,
+                    line,
+                    column,
+                    imports_pointer,
+                    chain,
+                    exc.code,
+                    exc.first.hint,
+                )
+            ) from None
+        if found is None:
+            roots = ", ".join(r.label or "." for r in self.resolver.library.roots)
+            raise ImportNotFoundError(
+                Diagnostic(
+                    f"snippet {show(path_name)} (imported as {show(name)}) was not found",
+                    source.display,
+                    line,
+                    column,
+                    imports_pointer,
+                    chain,
+                    ImportNotFoundError.code,
+                    f"searched {source.located.root.label or '.'} first, then: {roots}; "
+                    "add a directory with --path",
+                )
+            )
+        return found
+
+    def check_declared_imports(self, source: SourceFile, chain: tuple[str, ...]) -> None:
+        """Every name in ``imports:`` must exist, used or not (ModelOpt loads them all too)."""
+        if source.located.real in self.checked:
+            return
+        self.checked.add(source.located.real)
+        for name in source.imports:
+            self.locate_import(name, source, chain)
 
     def snippet(
         self,
@@ -586,15 +618,24 @@ class _Expansion:
                 )
         if place is not None and place != "entry" and target.kind == ENTRY_LIST:
             return []  # reported by the caller, which knows the import name
+        if target.kind in (RECIPE, RECIPE_METADATA, METADATA_FILE, HEADER):
+            line, column = importer.where(pointer) if importer else target.body_doc.start
+            raise ImportKindError(
+                Diagnostic(
+                    f"{target.display} is {KIND_WORDS[target.kind]} and cannot be imported",
+                    importer.display if importer else target.display,
+                    line,
+                    column,
+                    pointer,
+                    new_chain,
+                    ImportKindError.code,
+                )
+            )
+        self.check_declared_imports(target, new_chain)
         self.stack.append(target.located.real)
         try:
             if target.kind == ENTRY_LIST:
                 return self.entries(target.body, target, "", new_chain)
-            if target.kind in (RECIPE, METADATA_FILE, HEADER):
-                raise ImportKindError(
-                    f"{target.display} is {KIND_WORDS[target.kind]} and cannot be imported",
-                    file=target.display,
-                )
             own_place = place or {v: k for k, v in _PLACE_KIND.items()}[target.kind]
             return self.mapping(target.body, target, "", new_chain, own_place)
         finally:

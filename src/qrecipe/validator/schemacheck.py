@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
@@ -65,7 +66,7 @@ def _pointer(path: Iterable[Any]) -> str:
     return "".join("/" + escape_pointer_token(p) for p in path)
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str | None:
+def suggest(word: str, choices: Iterable[str]) -> str | None:
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {show(matches[0])}?" if matches else None
 
@@ -99,23 +100,41 @@ def _allowed_keys(schema: dict[str, Any], instance: Any) -> list[str]:
         keys.extend(_allowed_keys(target, instance))
     method = instance.get("method") if isinstance(instance, dict) else None
     for branch in schema.get("allOf", []):
-        condition = branch.get("if", {}).get("properties", {}).get("method", {})
-        if "const" not in condition or condition["const"] == method:
-            keys.extend(branch.get("then", {}).get("properties", {}))
+        condition = branch.get("if", {})
+        method_condition = condition.get("properties", {}).get("method", {})
+        required = condition.get("required", [])
+        if isinstance(instance, dict) and not all(key in instance for key in required):
+            continue
+        if "const" in method_condition and method_condition["const"] != method:
+            continue
+        excluded = condition.get("not", {}).get("required")
+        if excluded and isinstance(instance, dict) and all(key in instance for key in excluded):
+            continue
+        keys.extend(branch.get("then", {}).get("properties", {}))
     return list(dict.fromkeys(keys))
+
+
+_YAML11_FLOAT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
+
+def _with_dot(number: str) -> str:
+    mantissa, exponent = re.split("[eE]", number, maxsplit=1)
+    return f"{mantissa}.0e{exponent}"
 
 
 def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
     """(message, hint, extra pointer token) for one leaf error."""
     validator = error.validator
     value = error.instance
+    if "propertyNames" in error.absolute_schema_path and isinstance(value, str):
+        return f"invalid key {show(value)}", None, [value]
     if validator in ("additionalProperties", "unevaluatedProperties"):
         allowed = _allowed_keys(error.schema, value)
         extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
         if not extra:
-            return error.message, None, []
+            return "", None, []  # the keys are known: their own errors say what is wrong
         key = extra[0]
-        hint = _suggest(key, allowed)
+        hint = suggest(key, allowed)
         if hint is None and allowed:
             hint = "allowed keys: " + ", ".join(sorted(k for k in allowed if k != "$import"))
         return f"unknown key {show(key)}", hint, [key]
@@ -124,7 +143,7 @@ def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
         return f"missing required key {show(missing)}", None, []
     if validator == "enum":
         choices = [c for c in error.validator_value if isinstance(c, str)]
-        hint = _suggest(value, choices) if isinstance(value, str) else None
+        hint = suggest(value, choices) if isinstance(value, str) else None
         listed = ", ".join(show(c) for c in error.validator_value)
         return f"{show(value)} is not one of {listed}", hint, []
     if validator == "const":
@@ -136,7 +155,12 @@ def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
             "a mapping" if w == "object" else "a list" if w == "array" else w for w in wanted
         )
         shown = "" if value is None or isinstance(value, (dict, list)) else f" {show(value)}"
-        return f"expected {names}, got {describe_type(value)}{shown}", None, []
+        hint = None
+        if "number" in wanted and isinstance(value, str) and _YAML11_FLOAT.match(value):
+            hint = (
+                f"YAML 1.1 reads {value} as a string; write it with a dot, e.g. {_with_dot(value)}"
+            )
+        return f"expected {names}, got {describe_type(value)}{shown}", hint, []
     if validator == "pattern" and error.validator_value.startswith("^[Ee]"):
         return (
             f"{show(value)} is not a number format written ExMy",
@@ -145,8 +169,9 @@ def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
         )
     if validator == "pattern":
         return f"{show(value)} does not match the pattern {show(error.validator_value)}", None, []
-    if validator == "propertyNames":
-        return f"{show(error.instance)} is not an allowed key here", None, []
+    if validator == "not" and isinstance(error.validator_value, dict):
+        comment = error.validator_value.get("$comment")
+        return (comment or f"{show(value)} is not allowed here"), None, []
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {
             "minimum": "at least",
@@ -181,6 +206,8 @@ def schema_diagnostics(
     for error in validator.iter_errors(instance):
         for leaf in _leaf_errors(error):
             message, hint, extra = _message(leaf)
+            if not message:
+                continue
             if hint is None and isinstance(leaf.schema, dict):
                 hint = leaf.schema.get("$comment")
             pointer = base_pointer + _pointer(leaf.absolute_path)

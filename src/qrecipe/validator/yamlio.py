@@ -197,13 +197,22 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
+            line = text.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
             raise RecipeSyntaxError(
-                f"file is not valid UTF-8 (byte {exc.start})", file=file
+                Diagnostic(
+                    f"file is not valid UTF-8 (byte {exc.start})",
+                    file,
+                    line,
+                    column,
+                    code=RecipeSyntaxError.code,
+                )
             ) from None
     elif len(text) > MAX_FILE_BYTES:
         raise RecipeLimitError(
             f"text is {len(text)} characters, more than the {MAX_FILE_BYTES} limit", file=file
         )
+    _check_flow_depth(text, file)
     loader = _Loader(text)
     documents: list[YamlDocument] = []
     try:
@@ -241,6 +250,19 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
                 code=RecipeSyntaxError.code,
             )
         ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise RecipeSyntaxError(
+            Diagnostic(
+                f"invalid YAML: {exc.reason} (U+{ord(exc.character) if isinstance(exc.character, str) else exc.character:04X})",
+                file,
+                line,
+                column,
+                code=RecipeSyntaxError.code,
+                hint="control characters must be escaped inside a double-quoted string",
+            )
+        ) from None
     except yaml.YAMLError as exc:
         raise RecipeSyntaxError(f"invalid YAML: {exc}", file=file) from None
     except RecursionError:
@@ -248,6 +270,37 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
     finally:
         loader.dispose()
     return documents
+
+
+def _check_flow_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than the limit before the C composer sees it.
+
+    The C composer recurses once per nesting level without a guard, so a file of many
+    thousands of ``[`` would crash the interpreter; parse events arrive flat, so counting
+    them is safe. Only texts with enough brackets to be that deep pay for the extra pass.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise RecipeLimitError(
+                        Diagnostic(
+                            f"nesting deeper than {MAX_DEPTH} levels",
+                            file,
+                            mark.line + 1,
+                            mark.column + 1,
+                            code=RecipeLimitError.code,
+                        )
+                    )
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # the real parse reports syntax errors with their positions
 
 
 def first_line_comments(text: str) -> dict[str, str]:
