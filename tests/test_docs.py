@@ -241,7 +241,9 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
     return status, printed.getvalue()
 
 
-@pytest.mark.parametrize(("page", "examples"), PAGES, ids=[p.name for p, _ in PAGES])
+@pytest.mark.parametrize(
+    ("page", "examples"), PAGES, ids=[p.relative_to(REPO).as_posix() for p, _ in PAGES]
+)
 def test_examples_are_valid(page, examples, tmp_path, monkeypatch):
     """Unmarked examples validate; invalid ones fail; fragments parse; recipes resolve."""
     monkeypatch.delenv("QRECIPE_PATH", raising=False)
@@ -284,7 +286,9 @@ def resolution_problems(example: Example, index: int, root: Path, roots: list[st
     return [d.format() for d in qrecipe.validate(file, path=roots)]
 
 
-@pytest.mark.parametrize(("page", "examples"), PAGES, ids=[p.name for p, _ in PAGES])
+@pytest.mark.parametrize(
+    ("page", "examples"), PAGES, ids=[p.relative_to(REPO).as_posix() for p, _ in PAGES]
+)
 def test_shown_validate_output_is_real(page, examples, tmp_path, monkeypatch):
     """A ``$ qrecipe validate`` transcript shows exactly what the command prints."""
     monkeypatch.delenv("QRECIPE_PATH", raising=False)
