@@ -330,3 +330,29 @@ def test_validate_checks_snippets_with_their_imports(tree):
     (problem,) = qrecipe.validate("unit.yaml")
     assert problem.code == "import-not-found"
     assert (problem.file, problem.line) == ("unit.yaml", 1)
+
+
+def test_validating_a_part_of_a_directory_recipe_validates_the_directory(tree):
+    tree(
+        {
+            "d/recipe.yml": "metadata:\n  recipe_type: ptq\n",
+            "d/quantize.yml": "quant_cfg:\n  - {quantizer_name: '*', enabel: false}\n",
+        }
+    )
+    for part in ("d/recipe.yml", "d/quantize.yml"):
+        (problem,) = qrecipe.validate(part)
+        assert (problem.file, problem.line, problem.pointer) == (
+            "d/quantize.yml",
+            2,
+            "/quant_cfg/0/enabel",
+        )
+
+
+def test_files_outside_every_root_are_named_by_absolute_path(tree, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    write_tree(
+        elsewhere,
+        {"r.yaml": RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*'}\n"},
+    )
+    (problem,) = qrecipe.validate(str(elsewhere / "r.yaml"))
+    assert problem.file == str((elsewhere / "r.yaml").resolve())

@@ -14,7 +14,7 @@ from . import canonical
 from .errors import Diagnostic, RecipeError, RecipeNotFoundError
 from .flat import is_flat_file, load_flat
 from .flatten import flatten
-from .library import Library, Located, deprecated_names, strip_suffix
+from .library import SUFFIXES, Library, Located, deprecated_names, strip_suffix
 from .resolver import RECIPE, Resolution, Resolver
 
 PathArg = str | os.PathLike[str]
@@ -96,6 +96,9 @@ def validate(target: PathArg, *, path: Sequence[PathArg] = ()) -> list[Diagnosti
             return []
         resolver = get_resolver(path)
         located = locate(target, resolver)
+        if _part_of_directory_recipe(located.path):
+            # recipe.yml, metadata.yml and quantize.yml only make sense together.
+            located = Located(located.path.parent, located.root)
         if located.path.is_dir():
             flatten(resolver.resolve(located))
             return []
@@ -107,6 +110,13 @@ def validate(target: PathArg, *, path: Sequence[PathArg] = ()) -> list[Diagnosti
     except RecipeError as error:
         return list(error.diagnostics)
     return []
+
+
+def _part_of_directory_recipe(file: Path) -> bool:
+    stem, suffix = file.stem, file.suffix
+    if stem not in ("recipe", "metadata", "quantize") or suffix not in SUFFIXES:
+        return False
+    return any((file.parent / f"quantize{s}").is_file() for s in SUFFIXES)
 
 
 def fingerprint(flat: dict[str, Any]) -> str:

@@ -29,9 +29,17 @@ class SearchRoot:
 
     path: Path
     label: str
+    outside: bool = False
 
     def display(self, file: Path) -> str:
-        """How a file under this root is named in messages and provenance."""
+        """How a file under this root is named in messages and provenance.
+
+        Built-ins are ``builtin:<path>``, files under the working directory are relative
+        paths, files under an extra root are ``<root as given>:<path>``, and a file outside
+        every root is named by its absolute path.
+        """
+        if self.outside:
+            return str(file)
         relative = file.relative_to(self.path).as_posix()
         return f"{self.label}:{relative}" if self.label else relative
 
@@ -132,7 +140,7 @@ class Library:
         for root in self.roots:
             if root.contains(file):
                 return root
-        return SearchRoot(file.parent, str(file.parent))
+        return SearchRoot(file.parent, str(file.parent), outside=True)
 
     def _find_in(self, root: SearchRoot, name: str, *, allow_dir: bool) -> Located | None:
         for candidate in _candidates(root.path, name, allow_dir=allow_dir):
