@@ -1,0 +1,58 @@
+"""The public entry points: pick a backend, run the reference or the Triton kernels."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import reference
+from .formats import QuantFormat
+
+BACKENDS = ("auto", "torch", "triton")
+
+__all__ = ["BACKENDS", "fake_quant", "reduce_amax"]
+
+
+def _resolve_backend(x: Tensor, backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "triton" if x.is_cuda else "torch"
+    return backend
+
+
+def reduce_amax(x: Tensor, fmt: QuantFormat, *, backend: str = "auto") -> Tensor:
+    """The calibration statistic of one tensor for ``fmt``, as float32.
+
+    max |x| per tensor (a 0-d tensor), per channel (``axis`` kept, the other axes reduced to
+    size 1) or per block (the tensor's shape with each blocked axis replaced by its number of
+    blocks). NaN and infinities are ignored. Running calibration is ``torch.maximum`` of
+    successive results. Dynamic NVFP4 returns its per-tensor amax.
+    """
+    with torch.no_grad():
+        if _resolve_backend(x, backend) == "triton":
+            from . import triton_qdq
+
+            return triton_qdq.reduce_amax(x.detach(), fmt)
+        return reference.reduce_amax(x.detach(), fmt)
+
+
+def fake_quant(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None = None, *, backend: str = "auto"
+) -> Tensor:
+    """Quantize-dequantize ``x`` (float32, float16 or bfloat16), returning its dtype.
+
+    ``amax`` is a result of :func:`reduce_amax` (or anything that broadcasts to it, such as
+    a single value). It is ignored by formats whose scales come from the data (MX, dynamic
+    formats); for dynamic NVFP4 it is the per-tensor amax when given. When a format needs an
+    amax and none is given, the tensor's own statistic is used.
+
+    ``backend``: ``"triton"``, ``"torch"`` or ``"auto"`` (Triton for CUDA tensors, the PyTorch
+    reference otherwise). Both give identical bits. No gradient flows through the result.
+    """
+    with torch.no_grad():
+        if _resolve_backend(x, backend) == "triton":
+            from . import triton_qdq
+
+            return triton_qdq.fake_quant(x.detach(), fmt, amax)
+        return reference.fake_quant(x.detach(), fmt, amax)
