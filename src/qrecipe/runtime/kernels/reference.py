@@ -276,9 +276,7 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
         block = expand_groups(blocks, shape, block_format)
         result = _nvfp4_qdq(values, block, global_amax)
     else:
-        if fmt.dynamic or amax is None:
-            table = reduce_amax(x, fmt)
-        else:
-            table = check_amax(amax, shape, fmt)
+        from_data = fmt.dynamic or amax is None
+        table = reduce_amax(x, fmt) if from_data else check_amax(amax, shape, fmt)
         result = _scaled_qdq(values, expand_groups(table, shape, fmt), fmt.element)
     return torch.where(finite, result.to(x.dtype), x)

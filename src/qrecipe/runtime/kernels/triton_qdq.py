@@ -1,3 +1,5 @@
+# Triton kernel arguments are typed by the Triton compiler from the call, not by annotations.
+# ruff: noqa: ANN001
 """Triton kernels for fake quantization and amax reduction, bit-exact with :mod:`.reference`.
 
 Design:
