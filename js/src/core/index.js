@@ -1,0 +1,401 @@
+// The browser-safe core of qrecipe: no Node built-ins. Files are read through a host (see
+// `memoryHost` for a loader callback or an in-memory map); `../node.js` adds the filesystem.
+
+import { canonicalBytes, canonicalJson, fingerprint, prettyJson } from './canonical.js';
+import {
+  Diagnostic,
+  FingerprintMismatchError,
+  RecipeError,
+  RecipeNotFoundError,
+  RecipeSyntaxError,
+  SchemaValidationError,
+  sortDiagnostics,
+} from './errors.js';
+import { flatten } from './flatten.js';
+import { Library, stripSuffix } from './library.js';
+import { ENTRY_LIST, HEADER, RECIPE, RECIPE_METADATA, Resolver, detectKind } from './resolver.js';
+import { SCHEMAS, SCHEMA_TEXTS, checkSchema, schemaDiagnostics } from './schemacheck.js';
+import { sha256Hex } from './sha256.js';
+import { kindOfValue, pyRepr } from './show.js';
+import { YamlDocument, parseYaml } from './yamlio.js';
+
+export * from './errors.js';
+export { canonicalBytes, canonicalJson, detectKind, fingerprint, prettyJson, sha256Hex, sortDiagnostics };
+export { Library } from './library.js';
+export { Resolver, KIND_WORDS } from './resolver.js';
+export { flatten } from './flatten.js';
+export { parseYaml } from './yamlio.js';
+
+/** The published JSON Schema `name` ("recipe" or "flat"), parsed (shared: do not mutate). */
+export function schema(name = 'recipe') {
+  if (!Object.prototype.hasOwnProperty.call(SCHEMAS, name)) {
+    throw new Error(`unknown schema ${pyRepr(name)}; known schemas: ${Object.keys(SCHEMAS).join(', ')}`);
+  }
+  return SCHEMAS[name];
+}
+
+/** The exact published text of schema `name`. */
+export function schemaText(name = 'recipe') {
+  schema(name);
+  return SCHEMA_TEXTS[name];
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function outcome(diagnostics) {
+  return { valid: diagnostics.length === 0, errors: diagnostics.map((d) => d.toJSON()) };
+}
+
+function documentDiagnostics(documents, file, kind) {
+  if (!documents.length || documents.every((d) => d.data === null)) {
+    return [new Diagnostic({ message: `${file} is empty`, file, line: 1, column: 1, code: 'semantic' })];
+  }
+  if (documents.length === 2) {
+    const [header, body] = documents;
+    if (header.data !== null && !isObject(header.data)) {
+      return [
+        new Diagnostic({
+          message: `the first of two YAML documents must be a mapping holding only 'imports', got ${kindOfValue(header.data)}`,
+          file,
+          line: header.start[0],
+          column: header.start[1],
+          code: 'schema',
+        }),
+      ];
+    }
+    const diagnostics = schemaDiagnostics(header.data || {}, header, file, { definition: HEADER });
+    if (!Array.isArray(body.data)) {
+      diagnostics.push(
+        new Diagnostic({
+          message: `the second of two YAML documents must be a list of quant_cfg entries, got ${kindOfValue(body.data)}`,
+          file,
+          line: body.start[0],
+          column: body.start[1],
+          code: 'schema',
+          hint: "only list snippets use two documents; put 'imports' in the mapping itself",
+        }),
+      );
+    } else {
+      diagnostics.push(...schemaDiagnostics(body.data, body, file, { definition: kind || ENTRY_LIST }));
+    }
+    return diagnostics;
+  }
+  const [doc] = documents;
+  if (!isObject(doc.data) && !Array.isArray(doc.data)) {
+    return [
+      new Diagnostic({
+        message: `a recipe or snippet must be a mapping or a list, got ${kindOfValue(doc.data)}`,
+        file,
+        line: doc.start[0],
+        column: doc.start[1],
+        code: 'schema',
+      }),
+    ];
+  }
+  return schemaDiagnostics(doc.data, doc, file, { definition: kind || null });
+}
+
+/**
+ * Check one recipe or snippet document against the authoring schema (imports are not followed).
+ * @param {string|Uint8Array|object|unknown[]} input YAML/JSON text, bytes, or parsed data
+ * @param {string|null} [kind] a `$defs` name of recipe.schema.json; by default told by shape
+ * @param {{file?: string}} [options]
+ */
+export function validate(input, kind = null, { file = '<input>' } = {}) {
+  if (kind !== null && !Object.prototype.hasOwnProperty.call(SCHEMAS.recipe.$defs, kind)) {
+    throw new Error(`unknown kind ${pyRepr(kind)}; known kinds: ${Object.keys(SCHEMAS.recipe.$defs).join(', ')}`);
+  }
+  try {
+    const documents =
+      typeof input === 'string' || input instanceof Uint8Array
+        ? parseYaml(input, file)
+        : [new YamlDocument(input)];
+    return outcome(documentDiagnostics(documents, file, kind));
+  } catch (error) {
+    if (error instanceof RecipeError) return outcome(error.diagnostics);
+    throw error;
+  }
+}
+
+function jsonErrorPosition(error, text) {
+  const match = /position (\d+)/.exec(error.message);
+  const offset = match ? Number(match[1]) : text.length;
+  const before = text.slice(0, offset).split('\n');
+  return [before.length, Array.from(before[before.length - 1]).length + 1];
+}
+
+/**
+ * Parse and check a flat recipe; throws a RecipeError when it is not valid or its fingerprint
+ * does not match its content.
+ * @param {string|Uint8Array|object} input JSON text, bytes or a parsed document
+ * @param {{file?: string, hash?: (bytes: Uint8Array) => string}} [options]
+ * @returns {object} the flat recipe
+ */
+export function loadFlat(input, { file, hash = sha256Hex } = {}) {
+  let data;
+  let doc = null;
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    const name = file || '<flat recipe text>';
+    const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
+    try {
+      JSON.parse(text);
+    } catch (error) {
+      const [line, column] = jsonErrorPosition(error, text);
+      throw new RecipeSyntaxError(
+        new Diagnostic({
+          message: `invalid JSON: ${error.message.replace(/ in JSON at position \d+.*$/s, '')}`,
+          file: name,
+          line,
+          column,
+          code: 'syntax',
+        }),
+      );
+    }
+    const documents = parseYaml(input, name);
+    doc = documents[0] || null;
+    data = doc ? doc.data : null;
+    file = name;
+  } else {
+    data = JSON.parse(JSON.stringify(input));
+    file = file || '<flat recipe>';
+  }
+  checkSchema(data, doc, file, { schema: 'flat' });
+  const expected = fingerprint(data, hash);
+  if (data.fingerprint !== expected) {
+    const [line, column] = doc ? doc.position('/fingerprint') : [null, null];
+    throw new FingerprintMismatchError(
+      new Diagnostic({
+        message: `fingerprint ${data.fingerprint} does not match the content (${expected})`,
+        file,
+        line,
+        column,
+        pointer: '/fingerprint',
+        code: 'fingerprint',
+        hint: "the file was edited after it was resolved; regenerate it with 'qrecipe resolve'",
+      }),
+    );
+  }
+  return data;
+}
+
+/**
+ * Check a flat recipe (schema and fingerprint).
+ * @returns {{valid: boolean, errors: object[]}}
+ */
+export function validateFlat(input, options = {}) {
+  try {
+    loadFlat(input, options);
+    return outcome([]);
+  } catch (error) {
+    if (error instanceof RecipeError) return outcome(error.diagnostics);
+    throw error;
+  }
+}
+
+// ------------------------------------------------------------------ hosts
+function normalize(path) {
+  const parts = [];
+  for (const part of path.split('/')) {
+    if (!part || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join('/')}`;
+}
+
+/**
+ * A host serving files from memory: a map of absolute POSIX paths to text, or a loader
+ * callback `(path) => string | Uint8Array | null`. Built-in recipes (a map of library-relative
+ * paths to text, e.g. `builtinRecipes` from `qrecipe/recipes/bundle.js`) appear under /builtin.
+ * @param {{files?: Record<string, string|Uint8Array>, loader?: (path: string) => string|Uint8Array|null|undefined, cwd?: string, builtin?: Record<string, string>|null, searchPath?: string}} [options]
+ */
+export function memoryHost({ files = {}, loader = null, cwd = '/work', builtin = null, searchPath = '' } = {}) {
+  const BUILTIN = '/builtin';
+  const fetch = (path) => {
+    if (builtin && path.startsWith(`${BUILTIN}/`)) {
+      const text = builtin[path.slice(BUILTIN.length + 1)];
+      return text === undefined ? null : text;
+    }
+    if (Object.prototype.hasOwnProperty.call(files, path)) return files[path];
+    return loader ? (loader(path) ?? null) : null;
+  };
+  const isDirectory = (path) => {
+    if (path === '/' || path === normalize(cwd) || (builtin && path === BUILTIN)) return true;
+    const prefix = `${path}/`;
+    if (Object.keys(files).some((name) => name.startsWith(prefix))) return true;
+    if (builtin && path.startsWith(`${BUILTIN}/`)) {
+      const relative = `${path.slice(BUILTIN.length + 1)}/`;
+      if (Object.keys(builtin).some((name) => name.startsWith(relative))) return true;
+    }
+    return ['recipe', 'metadata'].some((stem) => ['.yaml', '.yml'].some((s) => fetch(`${path}/${stem}${s}`) !== null));
+  };
+  return {
+    cwd: normalize(cwd),
+    builtinRoot: builtin ? BUILTIN : null,
+    searchPath,
+    pathSeparator: ':',
+    absolute: (path) => normalize(path.startsWith('/') ? path : `${cwd}/${path}`),
+    realpath: (path) => normalize(path),
+    stat(path) {
+      if (fetch(path) !== null) return 'file';
+      return isDirectory(path) ? 'dir' : null;
+    },
+    read(path) {
+      const content = fetch(path);
+      if (content === null) {
+        if (isDirectory(path)) throw Object.assign(new Error('Is a directory'), { code: 'EISDIR' });
+        throw Object.assign(new Error('No such file or directory'), { code: 'ENOENT' });
+      }
+      return content;
+    },
+    list(directory) {
+      const names = [...Object.keys(files)];
+      if (builtin) names.push(...Object.keys(builtin).map((name) => `${BUILTIN}/${name}`));
+      return names.filter((name) => name.startsWith(`${directory}/`)).sort();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ resolution
+/** Renamed built-ins: old name -> current name (from the library's deprecated.yaml). */
+function deprecatedNames(library) {
+  const root = library.roots[0]?.label === 'builtin' ? library.roots[0] : null;
+  if (!root) return {};
+  const file = `${root.path}/deprecated.yaml`;
+  if (library.host.stat(file) !== 'file') return {};
+  const documents = parseYaml(library.host.read(file), 'builtin:deprecated.yaml');
+  const data = documents[0]?.data;
+  const mapping = isObject(data) && isObject(data.deprecated) ? data.deprecated : {};
+  return Object.fromEntries(Object.entries(mapping).map(([k, v]) => [String(k), String(v)]));
+}
+
+/** Find a recipe by name or path; renamed built-ins resolve with a notice. */
+export function locate(nameOrPath, library, onNotice = null) {
+  const found = library.findRecipe(nameOrPath);
+  if (found) return found;
+  const name = stripSuffix(String(nameOrPath));
+  const renamed = deprecatedNames(library)[name];
+  if (renamed !== undefined) {
+    if (onNotice) onNotice(`recipe name ${pyRepr(name)} is deprecated; use ${pyRepr(renamed)}`);
+    const again = library.findRecipe(renamed);
+    if (again) return again;
+  }
+  const roots = library.roots.map((root) => root.label || '.').join(', ');
+  throw new RecipeNotFoundError(
+    new Diagnostic({
+      message: `recipe ${pyRepr(String(nameOrPath))} was not found`,
+      file: String(nameOrPath),
+      code: 'not-found',
+      hint: `searched ${roots}; 'qrecipe list' shows the built-ins; add directories with --path`,
+    }),
+  );
+}
+
+/**
+ * @typedef {object} ResolveOptions
+ * @property {string[]} [path] extra search roots
+ * @property {object} [host] file access (see memoryHost); required by the core
+ * @property {boolean} [useEnv] read extra roots from the host's search path (QRECIPE_PATH)
+ * @property {boolean} [builtin] search the built-in library
+ * @property {boolean} [provenance] record where each quant_cfg entry came from
+ * @property {(bytes: Uint8Array) => string} [hash] hex SHA-256
+ * @property {(message: string) => void} [onNotice] receives deprecation notices
+ */
+
+export function libraryFor(options = {}) {
+  if (!options.host) throw new Error('a host is required: pass {host} (see memoryHost)');
+  return new Library(options.host, {
+    path: options.path || [],
+    useEnv: options.useEnv !== false,
+    builtin: options.builtin !== false,
+  });
+}
+
+/** Expand a recipe's imports: the tree as written otherwise (no defaults filled in). */
+export function expand(nameOrPath, options = {}) {
+  const library = libraryFor(options);
+  const resolver = new Resolver(library);
+  return resolver.resolve(locate(nameOrPath, library, options.onNotice));
+}
+
+/** The recipe with every import expanded (no defaults filled in). */
+export function load(nameOrPath, options = {}) {
+  return expand(nameOrPath, options).tree;
+}
+
+/**
+ * The flat canonical form of a recipe, with its fingerprint (docs/flat-form.md).
+ * @param {string} nameOrPath built-in name, name under a search root, or path
+ * @param {ResolveOptions} [options]
+ */
+export function resolve(nameOrPath, options = {}) {
+  return flatten(expand(nameOrPath, options), { provenance: options.provenance, hash: options.hash });
+}
+
+/** Whether a target is checked as a flat recipe (by its `.json` suffix). */
+export function isFlatFile(target) {
+  return String(target).endsWith('.json');
+}
+
+/**
+ * Every problem of a recipe, snippet or flat JSON file, with imports resolved (empty when valid).
+ * @param {string} target
+ * @param {ResolveOptions} [options]
+ * @returns {Diagnostic[]}
+ */
+export function validateTarget(target, options = {}) {
+  try {
+    const library = libraryFor(options);
+    if (isFlatFile(target)) {
+      const host = options.host;
+      let raw;
+      try {
+        raw = host.read(host.absolute(target));
+      } catch (error) {
+        const reason = error.strerror || (error.code === 'ENOENT' ? 'No such file or directory' : error.message);
+        throw new RecipeNotFoundError(`cannot read flat recipe ${target}: ${reason}`, { file: target });
+      }
+      loadFlat(raw, { file: target, hash: options.hash });
+      return [];
+    }
+    const resolver = new Resolver(library);
+    const located = locate(target, library, options.onNotice);
+    if (library.host.stat(located.path) === 'dir') {
+      flatten(resolver.resolve(located), { hash: options.hash });
+      return [];
+    }
+    const source = resolver.read(located);
+    if (source.kind === RECIPE) flatten(resolver.resolve(located), { hash: options.hash });
+    else resolver.resolveSnippet(located);
+  } catch (error) {
+    if (error instanceof RecipeError) return error.diagnostics;
+    throw error;
+  }
+  return [];
+}
+
+/** Every built-in recipe with its description, sorted by name. */
+export function listRecipes(options = {}) {
+  const library = libraryFor(options);
+  const resolver = new Resolver(library);
+  const infos = [];
+  for (const located of library.builtinRecipes()) {
+    let source;
+    try {
+      source = resolver.read(located);
+    } catch (error) {
+      if (error instanceof RecipeError) continue;
+      throw error;
+    }
+    if (source.kind !== RECIPE) continue;
+    const name = stripSuffix(located.path.slice(located.root.path.length + 1));
+    const metadata = isObject(source.body.metadata) ? source.body.metadata : {};
+    const description = String(metadata.description ?? '').trim();
+    infos.push({ name, description: description.split(/\s+/).filter(Boolean).join(' '), path: located.path });
+  }
+  return infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export { RECIPE_METADATA, SchemaValidationError };

@@ -1,0 +1,653 @@
+// Expand `imports:` / `$import` into one recipe tree, remembering where everything came from.
+//
+// Semantics (compatible with ModelOpt's recipe loader):
+// * `imports:` maps local names to snippet paths and is visible only in the file declaring it.
+// * In a mapping, `$import: name` or `$import: [a, b]` merges the named dict snippets
+//   shallowly, in order, and the mapping's own keys win over all of them.
+// * In `quant_cfg`, an item that is exactly `{$import: name}` is replaced by the snippet: a
+//   list snippet is spliced in place, a dict snippet becomes one entry.
+// * A snippet is resolved in its own scope first (its own imports), recursively; a file that
+//   imports itself through its ancestors is an error naming the whole chain.
+
+import {
+  Diagnostic,
+  ERROR_CLASSES,
+  ImportCycleError,
+  ImportKindError,
+  ImportNotFoundError,
+  RecipeError,
+  RecipeLimitError,
+  RecipeNotFoundError,
+  RecipeSemanticError,
+  SchemaValidationError,
+} from './errors.js';
+import { closestMatch } from './difflib.js';
+import { SUFFIXES } from './library.js';
+import { schemaDiagnostics } from './schemacheck.js';
+import { kindOfValue, show } from './show.js';
+import { decodeText, firstLineComments, hasKey, joinPointer, parseYaml, setKey } from './yamlio.js';
+
+export const MAX_IMPORT_DEPTH = 32;
+export const MAX_IMPORTED_FILES = 1000;
+
+// What a file holds, told apart by shape exactly as the schema's top-level if/then/else does.
+export const RECIPE = 'recipe';
+export const RECIPE_METADATA = 'directory_recipe_file';
+export const METADATA_FILE = 'metadata_file';
+export const QUANTIZE_FILE = 'quantize_file';
+export const ENTRY_LIST = 'entry_list';
+export const ENTRY = 'entry_snippet';
+export const ALGORITHM = 'algorithm_snippet';
+export const ATTRIBUTES = 'attributes_snippet';
+export const HEADER = 'list_snippet_header';
+
+export const KIND_WORDS = {
+  [RECIPE]: 'a recipe',
+  [RECIPE_METADATA]: 'a recipe.yml of a directory recipe',
+  [METADATA_FILE]: 'a metadata file of a directory recipe',
+  [QUANTIZE_FILE]: 'a quantize section',
+  [ENTRY_LIST]: 'a list snippet of quant_cfg entries',
+  [ENTRY]: 'a quant_cfg entry snippet',
+  [ALGORITHM]: 'an algorithm snippet',
+  [ATTRIBUTES]: 'a quantizer-attributes snippet',
+  [HEADER]: 'an imports-only document',
+};
+
+// The mapping kind each place that accepts $import needs.
+const PLACE_KIND = {
+  quantize: QUANTIZE_FILE,
+  algorithm: ALGORITHM,
+  entry: ENTRY,
+  attributes: ATTRIBUTES,
+};
+const KIND_PLACE = Object.fromEntries(Object.entries(PLACE_KIND).map(([place, kind]) => [kind, place]));
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A deep copy of plain JSON data. */
+export function deepCopy(value) {
+  if (Array.isArray(value)) return value.map(deepCopy);
+  if (isObject(value)) {
+    const copy = {};
+    for (const key of Object.keys(value)) setKey(copy, key, deepCopy(value[key]));
+    return copy;
+  }
+  return value;
+}
+
+/** The kind of a parsed file, by shape. */
+export function detectKind(data) {
+  if (Array.isArray(data)) return ENTRY_LIST;
+  if (!isObject(data)) return ATTRIBUTES;
+  const has = (key) => hasKey(data, key);
+  if (has('metadata') || has('quantize')) return RECIPE;
+  if (has('recipe_type')) return METADATA_FILE;
+  if (has('quant_cfg') || has('algorithm')) return QUANTIZE_FILE;
+  if (has('quantizer_name') || has('parent_class') || has('cfg')) return ENTRY;
+  if (has('method')) return ALGORITHM;
+  const keys = Object.keys(data);
+  if (keys.length === 1 && keys[0] === 'imports') return HEADER;
+  return ATTRIBUTES;
+}
+
+/** A parsed, schema-checked recipe or snippet file. */
+export class SourceFile {
+  constructor(fields) {
+    Object.assign(this, fields);
+  }
+
+  get display() {
+    return this.located.display;
+  }
+
+  where(pointer, { key = false, doc = null } = {}) {
+    return (doc || this.bodyDoc).position(pointer, { key });
+  }
+}
+
+/** Where a resolved mapping was written. */
+export class Origin {
+  constructor(file, line, column, pointer, chain, document = null) {
+    this.file = file;
+    this.line = line;
+    this.column = column;
+    this.pointer = pointer;
+    this.chain = chain;
+    this.document = document;
+  }
+
+  /** Line and column of `pointer + suffix` when it was written in this file. */
+  position(suffix) {
+    if (this.document === null || !suffix) return [this.line, this.column];
+    return this.document.position(this.pointer + suffix) || [this.line, this.column];
+  }
+}
+
+/** The result of expanding one recipe: the tree plus the origin of each mapping in it. */
+export class Resolution {
+  constructor(tree, origins, recipe) {
+    this.tree = tree;
+    this.origins = origins;
+    this.recipe = recipe;
+  }
+
+  origin(object) {
+    return object !== null && typeof object === 'object' ? this.origins.get(object) || null : null;
+  }
+}
+
+const STRERROR = {
+  ENOENT: 'No such file or directory',
+  EISDIR: 'Is a directory',
+  EACCES: 'Permission denied',
+  ENOTDIR: 'Not a directory',
+  ELOOP: 'Too many levels of symbolic links',
+};
+
+function rethrowAs(error, diagnostics) {
+  const Cls = ERROR_CLASSES[error.code] || RecipeError;
+  return new Cls(diagnostics);
+}
+
+/** Reads and expands recipes; caches parsed files for the lifetime of the object. */
+export class Resolver {
+  /** @param {import('./library.js').Library} library */
+  constructor(library) {
+    this.library = library;
+    this.host = library.host;
+    this.files = new Map();
+  }
+
+  /** Parse and schema-check one file (cached by path). */
+  read(located, { standaloneKind = null } = {}) {
+    const cached = this.files.get(located.path);
+    if (cached) return cached;
+    let raw;
+    try {
+      raw = this.host.read(located.path);
+    } catch (error) {
+      const reason = error.strerror || STRERROR[error.code] || error.message;
+      throw new RecipeNotFoundError(`cannot read ${located.display}: ${reason}`, { file: located.display });
+    }
+    const source = this.parse(raw, located, { standaloneKind });
+    this.files.set(located.path, source);
+    return source;
+  }
+
+  parse(raw, located, { standaloneKind = null } = {}) {
+    const display = located.display;
+    const documents = parseYaml(raw, display);
+    const text = decodeText(raw, display);
+    if (!documents.length || documents.every((d) => d.data === null)) {
+      throw new RecipeSemanticError(`${display} is empty`, { file: display, line: 1, column: 1 });
+    }
+    let imports;
+    let importsDoc;
+    let body;
+    let bodyDoc;
+    let kind;
+    if (documents.length === 2) {
+      const [header, second] = documents;
+      bodyDoc = second;
+      if (header.data !== null && !isObject(header.data)) {
+        throw new SchemaValidationError(
+          new Diagnostic({
+            message: `the first of two YAML documents must be a mapping holding only 'imports', got ${kindOfValue(header.data)}`,
+            file: display,
+            line: header.start[0],
+            column: header.start[1],
+            code: 'schema',
+          }),
+        );
+      }
+      const diagnostics = schemaDiagnostics(header.data || {}, header, display, { definition: HEADER });
+      if (!Array.isArray(second.data)) {
+        diagnostics.push(
+          new Diagnostic({
+            message: `the second of two YAML documents must be a list of quant_cfg entries, got ${kindOfValue(second.data)}`,
+            file: display,
+            line: second.start[0],
+            column: second.start[1],
+            code: 'schema',
+            hint: "only list snippets use two documents; put 'imports' in the mapping itself",
+          }),
+        );
+      } else {
+        diagnostics.push(...schemaDiagnostics(second.data, second, display, { definition: ENTRY_LIST }));
+      }
+      if (diagnostics.length) throw new SchemaValidationError(diagnostics);
+      imports = { ...((header.data || {}).imports || {}) };
+      importsDoc = header;
+      body = second.data;
+      kind = ENTRY_LIST;
+    } else {
+      bodyDoc = documents[0];
+      body = bodyDoc.data;
+      if (!isObject(body) && !Array.isArray(body)) {
+        throw new SchemaValidationError(
+          new Diagnostic({
+            message: `a recipe or snippet must be a mapping or a list, got ${kindOfValue(body)}`,
+            file: display,
+            line: bodyDoc.start[0],
+            column: bodyDoc.start[1],
+            code: 'schema',
+          }),
+        );
+      }
+      kind = standaloneKind || detectKind(body);
+      const definition = [RECIPE_METADATA, METADATA_FILE].includes(standaloneKind) ? standaloneKind : null;
+      const diagnostics = schemaDiagnostics(body, bodyDoc, display, { definition });
+      if (diagnostics.length) throw new SchemaValidationError(diagnostics);
+      imports = isObject(body) ? { ...(body.imports || {}) } : {};
+      importsDoc = bodyDoc;
+      if (isObject(body)) {
+        const withoutImports = {};
+        for (const key of Object.keys(body)) if (key !== 'imports') setKey(withoutImports, key, body[key]);
+        body = withoutImports;
+      }
+    }
+    return new SourceFile({
+      located,
+      text,
+      documents,
+      body,
+      bodyDoc,
+      imports,
+      importsDoc,
+      kind,
+      comments: firstLineComments(text),
+    });
+  }
+
+  /** Expand a recipe (file or directory) into one tree without imports. */
+  resolve(located) {
+    const expansion = new Expansion(this);
+    let tree;
+    if (this.host.stat(located.path) === 'dir') {
+      tree = expansion.directoryRecipe(located);
+    } else {
+      const source = this.read(located);
+      if (source.kind !== RECIPE) {
+        throw new RecipeSemanticError(
+          new Diagnostic({
+            message: `${source.display} is ${KIND_WORDS[source.kind]}, not a recipe`,
+            file: source.display,
+            line: source.bodyDoc.start[0],
+            column: source.bodyDoc.start[1],
+            code: 'semantic',
+            hint: "a recipe has 'metadata' (recipe_type: ptq) and 'quantize'",
+          }),
+        );
+      }
+      tree = expansion.recipe(source);
+    }
+    return new Resolution(tree, expansion.origins, located.display);
+  }
+
+  /** Expand a snippet file on its own (for validation): [value, kind, resolution]. */
+  resolveSnippet(located) {
+    const expansion = new Expansion(this);
+    const source = this.read(located);
+    const value = expansion.snippet(source, [], { place: null, pointer: '', importer: null });
+    return [value, source.kind, new Resolution(isObject(value) ? value : {}, expansion.origins, source.display)];
+  }
+}
+
+/** State of one expansion: origins of produced mappings and the import stack. */
+class Expansion {
+  constructor(resolver) {
+    this.resolver = resolver;
+    this.origins = new Map();
+    this.stack = [];
+    this.filesImported = 0;
+    this.checked = new Set();
+  }
+
+  record(object, source, pointer, chain) {
+    const [line, column] = source.where(pointer);
+    this.origins.set(object, new Origin(source.display, line, column, pointer, chain, source.bodyDoc));
+  }
+
+  // -------------------------------------------------------------- entry points
+  recipe(source) {
+    const chain = [source.display];
+    this.checkDeclaredImports(source, chain);
+    this.stack.push(source.located.real);
+    const tree = {};
+    for (const key of Object.keys(source.body)) {
+      const value = source.body[key];
+      const pointer = joinPointer('', key);
+      if (key === 'quantize' && isObject(value)) {
+        setKey(tree, key, this.mapping(value, source, pointer, chain, 'quantize'));
+      } else {
+        setKey(tree, key, deepCopy(value));
+        if (isObject(tree[key])) this.record(tree[key], source, pointer, chain);
+      }
+    }
+    this.record(tree, source, '', chain);
+    this.stack.pop();
+    return tree;
+  }
+
+  directoryRecipe(located) {
+    const host = this.resolver.host;
+    const directory = located.path;
+    const part = (...stems) => {
+      for (const stem of stems) {
+        for (const suffix of SUFFIXES) {
+          const file = `${directory}/${stem}${suffix}`;
+          if (host.stat(file) === 'file') return this.resolver.library.located(file, located.root);
+        }
+      }
+      return null;
+    };
+    const recipeFile = part('recipe');
+    const metadataFile = recipeFile === null ? part('metadata') : null;
+    const quantizeFile = part('quantize');
+    let tree = {};
+    let source;
+    if (recipeFile !== null) {
+      source = this.resolver.read(recipeFile, { standaloneKind: RECIPE_METADATA });
+      if (hasKey(source.body, 'quantize') && quantizeFile !== null) {
+        const [line, column] = source.where('/quantize', { key: true });
+        throw new RecipeSemanticError(
+          new Diagnostic({
+            message: `${located.display} has both a 'quantize' section here and ${quantizeFile.display}`,
+            file: recipeFile.display,
+            line,
+            column,
+            pointer: '/quantize',
+            code: 'semantic',
+            hint: 'keep the quantize section in one place',
+          }),
+        );
+      }
+      tree = this.recipe(source);
+    } else if (metadataFile !== null) {
+      source = this.resolver.read(metadataFile, { standaloneKind: METADATA_FILE });
+      tree.metadata = deepCopy(source.body);
+      this.record(tree.metadata, source, '', [source.display]);
+    }
+    if (quantizeFile !== null) {
+      source = this.resolver.read(quantizeFile);
+      if (source.kind !== QUANTIZE_FILE && source.kind !== ATTRIBUTES) {
+        throw new ImportKindError(
+          new Diagnostic({
+            message: `${source.display} is ${KIND_WORDS[source.kind]}, not a quantize section`,
+            file: source.display,
+            line: source.bodyDoc.start[0],
+            column: source.bodyDoc.start[1],
+            code: 'import-kind',
+            hint: "quantize.yml holds a mapping with 'algorithm' and 'quant_cfg'",
+          }),
+        );
+      }
+      this.stack.push(source.located.real);
+      tree.quantize = this.mapping(source.body, source, '', [source.display], 'quantize');
+      this.stack.pop();
+    } else if (!hasKey(tree, 'quantize')) {
+      throw new RecipeSemanticError(
+        `directory recipe ${located.display} has no quantize.yml (or quantize.yaml)`,
+        { file: located.display },
+      );
+    }
+    this.record(tree, source, '', [located.display]);
+    return tree;
+  }
+
+  // -------------------------------------------------------------- mappings and lists
+  mapping(node, source, pointer, chain, place) {
+    const result = {};
+    if (hasKey(node, '$import')) {
+      const names = node.$import;
+      const list = Array.isArray(names) ? names : [names];
+      list.forEach((name, index) => {
+        let at = joinPointer(pointer, '$import');
+        if (Array.isArray(names)) at = joinPointer(at, index);
+        const value = this.importValue(name, source, at, chain, place);
+        if (!isObject(value)) {
+          const [line, column] = source.where(at);
+          throw new ImportKindError(
+            new Diagnostic({
+              message: `'$import: ${name}' in a mapping needs a dict snippet, but ${source.imports[name]} is a list snippet`,
+              file: source.display,
+              line,
+              column,
+              pointer: at,
+              chain,
+              code: 'import-kind',
+              hint: "splice list snippets into quant_cfg with a list item '- $import: name'",
+            }),
+          );
+        }
+        for (const key of Object.keys(value)) setKey(result, key, value[key]);
+      });
+    }
+    for (const key of Object.keys(node)) {
+      if (key === '$import') continue;
+      setKey(result, key, this.child(place, key, node[key], source, joinPointer(pointer, key), chain));
+    }
+    this.record(result, source, pointer, chain);
+    return result;
+  }
+
+  child(place, key, value, source, pointer, chain) {
+    if (place === 'quantize' && key === 'algorithm' && isObject(value)) {
+      return this.mapping(value, source, pointer, chain, 'algorithm');
+    }
+    if (place === 'quantize' && key === 'quant_cfg' && Array.isArray(value)) {
+      return this.entries(value, source, pointer, chain);
+    }
+    if (place === 'entry' && key === 'cfg') {
+      if (isObject(value)) return this.mapping(value, source, pointer, chain, 'attributes');
+      if (Array.isArray(value)) {
+        return value.map((item, i) =>
+          isObject(item)
+            ? this.mapping(item, source, joinPointer(pointer, i), chain, 'attributes')
+            : deepCopy(item),
+        );
+      }
+    }
+    if (place === 'algorithm' && isObject(value) && key.endsWith('algorithm')) {
+      return this.mapping(value, source, pointer, chain, 'algorithm');
+    }
+    const result = deepCopy(value);
+    if (isObject(result)) this.record(result, source, pointer, chain);
+    return result;
+  }
+
+  entries(items, source, pointer, chain) {
+    const result = [];
+    items.forEach((item, index) => {
+      const at = joinPointer(pointer, index);
+      if (isObject(item) && Object.keys(item).length === 1 && hasKey(item, '$import')) {
+        const names = item.$import;
+        const list = Array.isArray(names) ? names : [names];
+        list.forEach((name, n) => {
+          let where = joinPointer(at, '$import');
+          if (Array.isArray(names)) where = joinPointer(where, n);
+          const value = this.importValue(name, source, where, chain, 'entry');
+          if (Array.isArray(value)) result.push(...value);
+          else result.push(value);
+        });
+      } else if (isObject(item)) {
+        result.push(this.mapping(item, source, at, chain, 'entry'));
+      } else {
+        result.push(deepCopy(item));
+      }
+    });
+    return result;
+  }
+
+  // -------------------------------------------------------------- imports
+  importValue(name, source, pointer, chain, place) {
+    const target = this.loadImport(name, source, pointer, chain);
+    return this.snippet(target, chain, { place, pointer, importer: source });
+  }
+
+  loadImport(name, source, pointer, chain) {
+    if (!hasKey(source.imports, name)) {
+      const [line, column] = source.where(pointer);
+      const declared = Object.keys(source.imports).sort();
+      const match = closestMatch(name, declared);
+      const hint =
+        match !== null
+          ? `did you mean ${show(match)}?`
+          : declared.length
+            ? `declared names: ${declared.join(', ')}`
+            : 'this file declares no imports';
+      throw new ImportNotFoundError(
+        new Diagnostic({
+          message: `'$import: ${name}' names nothing in this file's 'imports:'`,
+          file: source.display,
+          line,
+          column,
+          pointer,
+          chain,
+          code: 'import-not-found',
+          hint,
+        }),
+      );
+    }
+    const found = this.locateImport(name, source, chain);
+    if (this.stack.includes(found.real)) {
+      const cycle = [...chain, found.display];
+      const [line, column] = source.where(pointer);
+      throw new ImportCycleError(
+        new Diagnostic({
+          message: `import cycle: ${cycle.join(' -> ')}`,
+          file: source.display,
+          line,
+          column,
+          pointer,
+          chain: cycle,
+          code: 'import-cycle',
+          hint: 'a snippet must not import itself, directly or through other snippets',
+        }),
+      );
+    }
+    if (this.stack.length >= MAX_IMPORT_DEPTH || this.filesImported >= MAX_IMPORTED_FILES) {
+      const [line, column] = source.where(pointer);
+      const message =
+        this.stack.length >= MAX_IMPORT_DEPTH
+          ? `imports nest deeper than ${MAX_IMPORT_DEPTH} levels`
+          : `more than ${MAX_IMPORTED_FILES} imports in one recipe`;
+      throw new RecipeLimitError(
+        new Diagnostic({ message, file: source.display, line, column, pointer, chain, code: 'limit' }),
+      );
+    }
+    this.filesImported += 1;
+    try {
+      return this.resolver.read(found);
+    } catch (error) {
+      if (!(error instanceof RecipeError)) throw error;
+      throw rethrowAs(
+        error,
+        error.diagnostics.map((d) => (d.chain.length ? d : d.with({ chain: [...chain, d.file || '?'] }))),
+      );
+    }
+  }
+
+  /** Find the file an `imports:` name refers to; errors point at that `imports:` line. */
+  locateImport(name, source, chain) {
+    const pathName = source.imports[name];
+    const importsPointer = joinPointer('/imports', name);
+    const [line, column] = source.where(importsPointer, { doc: source.importsDoc });
+    const library = this.resolver.library;
+    let found;
+    try {
+      found = library.findImport(pathName, source.located.root);
+    } catch (error) {
+      if (!(error instanceof RecipeError)) throw error;
+      throw rethrowAs(
+        error,
+        new Diagnostic({
+          message: error.first.message,
+          file: source.display,
+          line,
+          column,
+          pointer: importsPointer,
+          chain,
+          code: error.code,
+          hint: error.first.hint,
+        }),
+      );
+    }
+    if (found === null) {
+      const roots = library.roots.map((r) => r.label || '.').join(', ');
+      throw new ImportNotFoundError(
+        new Diagnostic({
+          message: `snippet ${show(pathName)} (imported as ${show(name)}) was not found`,
+          file: source.display,
+          line,
+          column,
+          pointer: importsPointer,
+          chain,
+          code: 'import-not-found',
+          hint: `searched ${source.located.root.label || '.'} first, then: ${roots}; add a directory with --path`,
+        }),
+      );
+    }
+    return found;
+  }
+
+  /** Every name in `imports:` must exist, used or not (ModelOpt loads them all too). */
+  checkDeclaredImports(source, chain) {
+    const real = source.located.real;
+    if (this.checked.has(real)) return;
+    this.checked.add(real);
+    for (const name of Object.keys(source.imports)) this.locateImport(name, source, chain);
+  }
+
+  /** The value of a snippet, expanded in its own scope. */
+  snippet(target, chain, { place, pointer, importer }) {
+    const newChain = [...chain, target.display];
+    if (place !== null && target.kind !== ENTRY_LIST) {
+      const wanted = PLACE_KIND[place];
+      const onlyImports = isObject(target.body) && Object.keys(target.body).every((k) => k === '$import');
+      if (target.kind !== wanted && !onlyImports) {
+        const [line, column] = importer ? importer.where(pointer) : [null, null];
+        throw new ImportKindError(
+          new Diagnostic({
+            message: `${target.display} is ${KIND_WORDS[target.kind]}, but this place needs ${KIND_WORDS[wanted]}`,
+            file: importer ? importer.display : target.display,
+            line,
+            column,
+            pointer,
+            chain: newChain,
+            code: 'import-kind',
+          }),
+        );
+      }
+    }
+    if (place !== null && place !== 'entry' && target.kind === ENTRY_LIST) {
+      return []; // reported by the caller, which knows the import name
+    }
+    if ([RECIPE, RECIPE_METADATA, METADATA_FILE, HEADER].includes(target.kind)) {
+      const [line, column] = importer ? importer.where(pointer) : target.bodyDoc.start;
+      throw new ImportKindError(
+        new Diagnostic({
+          message: `${target.display} is ${KIND_WORDS[target.kind]} and cannot be imported`,
+          file: importer ? importer.display : target.display,
+          line,
+          column,
+          pointer,
+          chain: newChain,
+          code: 'import-kind',
+        }),
+      );
+    }
+    this.checkDeclaredImports(target, newChain);
+    this.stack.push(target.located.real);
+    try {
+      if (target.kind === ENTRY_LIST) return this.entries(target.body, target, '', newChain);
+      const ownPlace = place || KIND_PLACE[target.kind];
+      if (!ownPlace) throw new Error(`no place for ${target.kind}`);
+      return this.mapping(target.body, target, '', newChain, ownPlace);
+    } finally {
+      this.stack.pop();
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// The Node.js entry point: the core plus a filesystem host, the packaged built-in library,
+// QRECIPE_PATH and node:crypto.
+
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as core from './core/index.js';
+
+export * from './core/index.js';
+
+const PACKAGE_ROOT = nodePath.resolve(nodePath.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The directory of the packaged built-in recipe library. */
+export const BUILTIN_ROOT = nodePath.join(PACKAGE_ROOT, 'recipes');
+
+/** Hex SHA-256 with node:crypto. */
+export function nodeSha256(bytes) {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function expandUser(path) {
+  if (path === '~') return os.homedir();
+  if (path.startsWith('~/')) return nodePath.join(os.homedir(), path.slice(2));
+  return path;
+}
+
+/** Resolve symbolic links as far as the path exists (like Python's Path.resolve()). */
+function realpath(path) {
+  try {
+    return fs.realpathSync(path);
+  } catch {
+    const parent = nodePath.dirname(path);
+    if (parent === path) return path;
+    return nodePath.join(realpath(parent), nodePath.basename(path));
+  }
+}
+
+function listFiles(directory) {
+  const found = [];
+  let entries;
+  try {
+    entries = fs.readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    const child = nodePath.join(directory, entry.name);
+    if (entry.isDirectory()) found.push(...listFiles(child));
+    else if (entry.isFile()) found.push(child);
+  }
+  return found.sort();
+}
+
+/**
+ * A host over the filesystem.
+ * @param {{cwd?: string, builtinRoot?: string|null, searchPath?: string}} [options]
+ */
+export function fsHost({ cwd = process.cwd(), builtinRoot = BUILTIN_ROOT, searchPath } = {}) {
+  const base = nodePath.resolve(cwd);
+  const builtin = builtinRoot && fs.existsSync(builtinRoot) ? realpath(builtinRoot) : null;
+  return {
+    cwd: base,
+    builtinRoot: builtin,
+    searchPath: searchPath ?? process.env.QRECIPE_PATH ?? '',
+    pathSeparator: nodePath.delimiter,
+    expandUser,
+    absolute: (path) => nodePath.resolve(base, expandUser(String(path))),
+    realpath,
+    stat(path) {
+      const stats = fs.statSync(path, { throwIfNoEntry: false });
+      if (!stats) return null;
+      if (stats.isFile()) return 'file';
+      return stats.isDirectory() ? 'dir' : null;
+    },
+    read: (path) => fs.readFileSync(path),
+    list: listFiles,
+  };
+}
+
+function withHost(options = {}) {
+  return {
+    hash: nodeSha256,
+    ...options,
+    host: options.host || fsHost({ cwd: options.cwd, builtinRoot: options.builtinRoot, searchPath: options.searchPath }),
+  };
+}
+
+/**
+ * The flat canonical form of a recipe (built-in name, name under a search root, or path).
+ * @param {string} nameOrPath
+ * @param {{path?: string[], cwd?: string, provenance?: boolean, onNotice?: (message: string) => void}} [options]
+ */
+export function resolve(nameOrPath, options = {}) {
+  return core.resolve(nameOrPath, withHost(options));
+}
+
+/** The recipe with every import expanded (no defaults filled in). */
+export function load(nameOrPath, options = {}) {
+  return core.load(nameOrPath, withHost(options));
+}
+
+/** Every problem of a recipe, snippet or flat JSON file (imports resolved); empty when valid. */
+export function validateFile(target, options = {}) {
+  return core.validateTarget(target, withHost(options));
+}
+
+/** Every built-in recipe with its description, sorted by name. */
+export function listRecipes(options = {}) {
+  return core.listRecipes(withHost(options));
+}
+
+/**
+ * Load and check a flat recipe from a path, JSON text or an object.
+ * @returns {object} the flat recipe; throws a RecipeError when invalid
+ */
+export function loadFlat(source, options = {}) {
+  if (typeof source === 'string' && !source.trimStart().startsWith('{')) {
+    let raw;
+    try {
+      raw = fs.readFileSync(nodePath.resolve(options.cwd || process.cwd(), source));
+    } catch (error) {
+      const reason = error.code === 'ENOENT' ? 'No such file or directory' : error.message;
+      throw new core.RecipeNotFoundError(`cannot read flat recipe ${source}: ${reason}`, { file: source });
+    }
+    return core.loadFlat(raw, { file: source, hash: nodeSha256, ...options });
+  }
+  return core.loadFlat(source, { hash: nodeSha256, ...options });
+}
+
+/** Check a flat recipe (schema and fingerprint): `{valid, errors}`. */
+export function validateFlat(source, options = {}) {
+  return core.validateFlat(source, { hash: nodeSha256, ...options });
+}
+
+/** The fingerprint of a flat recipe, computed from its content. */
+export function fingerprint(flat) {
+  return core.fingerprint(flat, nodeSha256);
+}
