@@ -234,8 +234,12 @@ class QuantFormat:
                 layout = f"per-channel(amax over axis {_axes_text(self.reduce_axes)})"
         else:
             sizes = dict(self.block_sizes)
-            shown = [str(sizes[a]) for a in sorted(sizes)]
-            layout = f"per-block({'x'.join(shown)})"
+            if list(sizes) == [-1]:
+                layout = f"per-block({sizes[-1]})"
+            else:
+                # rows x columns, for blocks on the last two axes
+                shown = "x".join(str(sizes[a]) for a in sorted(sizes))
+                layout = f"per-block({shown if len(sizes) == 2 else shown + 'x1'})"
         return f"{name} {layout}" + (", dynamic" if self.dynamic else "")
 
     # -- layout on a concrete tensor ---------------------------------------------------------------

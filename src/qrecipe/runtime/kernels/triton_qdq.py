@@ -27,7 +27,7 @@ import triton.language as tl
 from torch import Tensor
 
 from .formats import E4M3_MAX, E4M3_MIN_SUBNORMAL, ZERO_AMAX, QuantFormat
-from .reference import check_amax, finite_abs
+from .reference import check_amax
 
 __all__ = ["fake_quant", "interpreting", "reduce_amax"]
 
@@ -465,7 +465,8 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
             if use_table:
                 assert amax is not None
                 table = check_amax(amax, shape, fmt).to(x.device).contiguous().reshape(-1)
-                global_amax = finite_abs(table).amax() if table.numel() else table.new_zeros(())
+                # As in the reference: a NaN in the table makes the whole tensor NaN.
+                global_amax = table.amax() if table.numel() else table.new_zeros(())
                 group_amax = table
             else:
                 if amax is not None and fmt.dynamic_blocks and not fmt.dynamic:
