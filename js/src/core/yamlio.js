@@ -23,9 +23,9 @@ export const MAX_DEPTH = 64;
 export const MAX_NODES = 100_000;
 export const MAX_DOCUMENTS = 2;
 const MAX_SAFE_INTEGER = 2n ** 53n - 1n;
-// Nesting the Python loader cannot even compose (its recursion limit) is reported without a
-// position, as it is there.
-const COMPOSE_DEPTH_LIMIT = 900;
+// The YAML parser recurses once per nesting level; texts that could nest deeper than this are
+// cut where they get there (the depth limit is reported long before).
+const PARSE_DEPTH_LIMIT = 400;
 
 const TAG = 'tag:yaml.org,2002:';
 const STR = `${TAG}str`;
@@ -400,15 +400,47 @@ class Builder {
   }
 }
 
+/**
+ * Refuse nesting deeper than the limit before building, in texts with enough brackets to be
+ * that deep: the collection that goes one level too deep is reported, without a pointer.
+ */
+function checkFlowDepth(documents, text, locator, file, cut) {
+  let brackets = 0;
+  for (let i = 0; i < text.length && brackets <= MAX_DEPTH; i++) {
+    if (text[i] === '[' || text[i] === '{') brackets++;
+  }
+  if (brackets <= MAX_DEPTH) return;
+  const firstError = Math.min(
+    ...documents.flatMap((doc) => doc.errors.map((e) => e.pos[0]).filter((at) => cut < 0 || at < cut - 1)),
+    Infinity,
+  );
+  const stack = documents.map((doc) => [doc.contents, 1]).reverse();
+  while (stack.length) {
+    const [node, depth] = stack.pop();
+    if (!node || !(isMap(node) || isSeq(node))) continue;
+    if (depth > MAX_DEPTH) {
+      const start = nodeStart(node, text);
+      if (start > firstError) return; // the syntax error comes first
+      const [line, column] = locator.at(start);
+      throw new RecipeLimitError(
+        new Diagnostic({ message: `nesting deeper than ${MAX_DEPTH} levels`, file, line, column, code: 'limit' }),
+      );
+    }
+    const children = isMap(node) ? node.items.flatMap((pair) => [pair.key, pair.value]) : node.items;
+    for (let i = children.length - 1; i >= 0; i--) stack.push([children[i], depth + 1]);
+  }
+}
+
 /** Anchors are bound in document order; an alias names the latest anchor before it. */
 function bindAliases(doc, text, locator, file) {
   const aliases = new Map();
   const anchors = new Map();
   const walk = (node, depth) => {
     if (!node) return;
-    if (depth > COMPOSE_DEPTH_LIMIT) {
+    if (depth > PARSE_DEPTH_LIMIT) {
       throw new RecipeLimitError(`nesting deeper than ${MAX_DEPTH} levels`, { file });
     }
+    if (depth > MAX_DEPTH + 2) return; // the builder stops before reaching this
     if (isAlias(node)) {
       const target = anchors.get(node.source);
       if (!target) {
@@ -488,6 +520,50 @@ function invalidUtf8At(bytes) {
   return -1;
 }
 
+/**
+ * Where a text could first nest deeper than the parser can follow, or -1. An upper bound on
+ * the nesting at each point: indentation, block indicators on the line, and open brackets.
+ */
+function tooDeepAt(text) {
+  let flow = 0;
+  let quote = null;
+  let lineStart = true;
+  let indent = 0;
+  let indicators = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\n') {
+      lineStart = true;
+      indent = 0;
+      indicators = 0;
+      continue;
+    }
+    if (lineStart) {
+      if (ch === ' ') {
+        indent++;
+        continue;
+      }
+      lineStart = false;
+    }
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"') i++;
+      continue;
+    }
+    const next = text[i + 1];
+    const separated = next === undefined || next === ' ' || next === '\n' || next === '\t' || next === '\r';
+    if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '[' || ch === '{') flow++;
+    else if ((ch === ']' || ch === '}') && flow > 0) flow--;
+    else if ((ch === '-' || ch === '?' || ch === ':') && separated) indicators++;
+    else if (ch === '#' && (i === 0 || ' \t'.includes(text[i - 1]))) {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    }
+    if (indent + indicators + flow > PARSE_DEPTH_LIMIT) return i;
+  }
+  return -1;
+}
+
 /** Decode file bytes (UTF-8, optional BOM) with the size limit; strings pass through with theirs. */
 export function decodeText(raw, file) {
   if (typeof raw === 'string') {
@@ -506,7 +582,25 @@ export function decodeText(raw, file) {
     );
   }
   const bad = invalidUtf8At(raw);
-  if (bad >= 0) throw new RecipeSyntaxError(`file is not valid UTF-8 (byte ${bad})`, { file });
+  if (bad >= 0) {
+    let lineStart = 0;
+    let line = 1;
+    for (let i = 0; i < bad; i++) {
+      if (raw[i] === 0x0a) {
+        line++;
+        lineStart = i + 1;
+      }
+    }
+    throw new RecipeSyntaxError(
+      new Diagnostic({
+        message: `file is not valid UTF-8 (byte ${bad})`,
+        file,
+        line,
+        column: bad - lineStart + 1,
+        code: 'syntax',
+      }),
+    );
+  }
   let text = new TextDecoder('utf-8').decode(raw);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return text;
@@ -534,15 +628,26 @@ export function parseYaml(raw, file) {
   const printable = NON_PRINTABLE.exec(text);
   if (printable) {
     const code = printable[0].codePointAt(0);
+    // The reader reports a byte offset, which is then counted in characters.
+    const offset = utf8Length(text.slice(0, printable.index));
+    const characters = Array.from(text).slice(0, offset);
+    const lastNewline = characters.lastIndexOf('\n');
     throw new RecipeSyntaxError(
-      `invalid YAML: unacceptable character #x${code.toString(16).padStart(4, '0')}: control characters are not allowed\n  in "<unicode string>", position ${utf8Length(text.slice(0, printable.index))}`,
-      { file },
+      new Diagnostic({
+        message: `invalid YAML: control characters are not allowed (U+${code.toString(16).toUpperCase().padStart(4, '0')})`,
+        file,
+        line: characters.filter((c) => c === '\n').length + 1,
+        column: offset - (lastNewline + 1) + 1,
+        code: 'syntax',
+        hint: 'control characters must be escaped inside a double-quoted string',
+      }),
     );
   }
   const locator = new Locator(text);
+  const cut = tooDeepAt(text);
   let parsed;
   try {
-    parsed = parseAllDocuments(text, {
+    parsed = parseAllDocuments(cut < 0 ? text : text.slice(0, cut), {
       schema: 'failsafe',
       uniqueKeys: false,
       strict: true,
@@ -558,10 +663,14 @@ export function parseYaml(raw, file) {
     }
     throw error;
   }
+  checkFlowDepth(Array.from(parsed), text, locator, file, cut);
   const documents = [];
   const builder = new Builder(text, file, locator, new Map());
   for (const doc of Array.from(parsed)) {
-    const errors = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0]);
+    // Errors at the cut are the cut's, not the text's.
+    const errors = [...doc.errors]
+      .filter((e) => cut < 0 || e.pos[0] < cut - 1)
+      .sort((a, b) => a.pos[0] - b.pos[0]);
     if (errors.length) {
       const [line, column] = locator.at(Math.min(errors[0].pos[0], text.length));
       throw new RecipeSyntaxError(
@@ -595,6 +704,7 @@ export function parseYaml(raw, file) {
     }
     documents.push(result);
   }
+  if (cut >= 0) throw new RecipeLimitError(`nesting deeper than ${MAX_DEPTH} levels`, { file });
   return documents;
 }
 
