@@ -356,3 +356,21 @@ def test_files_outside_every_root_are_named_by_absolute_path(tree, tmp_path_fact
     )
     (problem,) = qrecipe.validate(str(elsewhere / "r.yaml"))
     assert problem.file == str((elsewhere / "r.yaml").resolve())
+
+
+def test_renamed_snippet_names_still_import_with_a_warning(tree):
+    tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + "imports: {kv: configs/ptq/units/fp8_kv}\nquantize:\n  quant_cfg:\n    - $import: kv\n"
+        }
+    )
+    with pytest.warns(qrecipe.RecipeDeprecationWarning, match="configs/ptq/units/kv_fp8"):
+        flat = qrecipe.resolve("r.yaml")
+    assert entries(flat)[0]["quantizer_name"] == "*[kv]_bmm_quantizer"
+
+
+def test_renamed_recipe_names_resolve_with_a_warning(tree):
+    with pytest.warns(qrecipe.RecipeDeprecationWarning, match="kv_fp8"):
+        old = qrecipe.resolve("general/ptq/fp8_default-fp8_kv")
+    assert old == qrecipe.resolve("general/ptq/fp8_default-kv_fp8")

@@ -11,17 +11,13 @@ from typing import Any
 
 from ..schema import load_schema
 from . import canonical
-from .errors import Diagnostic, RecipeError, RecipeNotFoundError
+from .errors import Diagnostic, RecipeDeprecationWarning, RecipeError, RecipeNotFoundError
 from .flat import is_flat_file, load_flat
 from .flatten import flatten
 from .library import SUFFIXES, Library, Located, deprecated_names, strip_suffix
 from .resolver import RECIPE, Resolution, Resolver
 
 PathArg = str | os.PathLike[str]
-
-
-class RecipeDeprecationWarning(FutureWarning):
-    """A recipe was loaded by a name that has been renamed."""
 
 
 _RESOLVERS: dict[tuple[Any, ...], Resolver] = {}

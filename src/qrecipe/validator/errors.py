@@ -175,3 +175,7 @@ class DiagnosticList:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+class RecipeDeprecationWarning(FutureWarning):
+    """A recipe or snippet was named by a name that has been renamed."""

@@ -14,6 +14,7 @@ Semantics (compatible with ModelOpt's recipe loader):
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,14 @@ from .errors import (
     ImportCycleError,
     ImportKindError,
     ImportNotFoundError,
+    RecipeDeprecationWarning,
     RecipeError,
     RecipeLimitError,
     RecipeNotFoundError,
     RecipeSemanticError,
     SchemaValidationError,
 )
-from .library import SUFFIXES, Library, Located
+from .library import SUFFIXES, Library, Located, deprecated_names
 from .schemacheck import schema_diagnostics, show, suggest
 from .yamlio import YamlDocument, first_line_comments, join_pointer, parse_yaml
 
@@ -564,6 +566,14 @@ class _Expansion:
                     exc.first.hint,
                 )
             ) from None
+        if found is None and path_name in deprecated_names():
+            renamed = deprecated_names()[path_name]
+            warnings.warn(
+                f"{source.display}:{line}: snippet name {path_name!r} is deprecated; use {renamed!r}",
+                RecipeDeprecationWarning,
+                stacklevel=2,
+            )
+            found = self.resolver.library.find_import(renamed, source.located.root)
         if found is None:
             roots = ", ".join(r.label or "." for r in self.resolver.library.roots)
             raise ImportNotFoundError(
