@@ -574,3 +574,25 @@ def test_import_qrecipe_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_dynamic_nvfp4_calibrates_its_per_tensor_amax_once():
+    from qrecipe.runtime.flatbuild import NVFP4
+
+    seen = []
+    model = make_net()
+    handle = model.blocks[0].mlp.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    recipe = make_flat([disable("*"), entry("*blocks.0.mlp.input_quantizer", NVFP4)])
+    apply(model, recipe, forward_loop=loop, backend="torch")
+    handle.remove()
+    quantizer = model.blocks[0].mlp.input_quantizer
+    expected = torch.stack([x.detach().abs().amax() for x in seen]).max()
+    assert quantizer.amax is not None and quantizer.amax.dim() == 0
+    assert torch.equal(quantizer.amax, expected.float())
+
+    uncalibrated = make_net()
+    apply(
+        uncalibrated,
+        make_flat([disable("*"), entry("*blocks.0.mlp.input_quantizer", NVFP4)], algorithm=None),
+    )
+    assert uncalibrated.blocks[0].mlp.input_quantizer.amax is None

@@ -81,10 +81,15 @@ class TensorQuantizer(nn.Module):
 
     @property
     def needs_calibration(self) -> bool:
-        """True when the format takes a static ``amax`` that calibration must provide."""
+        """True when the format takes a static ``amax`` that calibration must provide.
+
+        Dynamic NVFP4 counts: its block scales come from the data, but its per-tensor scale
+        is calibrated and then fixed, as in the reference implementation and as deployed
+        kernels expect (a fixed input scale).
+        """
         if self.attributes["use_constant_amax"] or self.attributes["constant_amax"] is not None:
             return False
-        return bool(self.fmt.needs_calibration)
+        return bool(self.fmt.needs_calibration or self.fmt.accepts_global_amax)
 
     def describe(self) -> str:
         """Short name of the format, or ``"unsupported"`` when the kernels cannot run it."""
