@@ -280,31 +280,33 @@ class _Flattener:
         raise SchemaValidationError(diagnostics)
 
 
-_VALID_ENTRIES: set[str] = set()
-_VALID_ENTRY_LIMIT = 4096
+_KNOWN_VALID: set[str] = set()
+_KNOWN_VALID_LIMIT = 4096
+
+
+def _valid_once(value: Any, definition: str | None) -> bool:
+    """Whether ``value`` is valid against the flat schema (or one of its definitions).
+
+    Validity of a JSON value against a fixed schema never changes, and recipes share most of
+    their parts (the standard exclusions, the numerics), so valid values are remembered by
+    their JSON text; only values never seen before pay for a full validation.
+    """
+    key = f"{definition}:{json.dumps(value, sort_keys=True)}"
+    if key in _KNOWN_VALID:
+        return True
+    if schema_diagnostics(value, None, None, schema="flat", definition=definition):
+        return False
+    if len(_KNOWN_VALID) < _KNOWN_VALID_LIMIT:
+        _KNOWN_VALID.add(key)
+    return True
 
 
 def _known_valid(flat: dict[str, Any]) -> bool:
-    """Fast path: the skeleton is valid and every entry was already found valid.
-
-    Validity of a JSON value against a fixed schema never changes, and recipes share most of
-    their entries (the standard exclusions, the numerics), so remembering valid entries by
-    their JSON text makes warm resolution cheap without weakening the check.
-    """
-    entries = flat["quantize"]["quant_cfg"]
+    """Fast path: the document without its entries, and each entry, are valid."""
     skeleton = {**flat, "quantize": {**flat["quantize"], "quant_cfg": []}}
-    if schema_diagnostics(skeleton, None, None, schema="flat"):
-        return False
-    keys = [json.dumps(entry, sort_keys=True) for entry in entries]
-    unknown = [
-        (key, entry) for key, entry in zip(keys, entries, strict=True) if key not in _VALID_ENTRIES
-    ]
-    for key, entry in unknown:
-        if schema_diagnostics(entry, None, None, schema="flat", definition="entry"):
-            return False
-        if len(_VALID_ENTRIES) < _VALID_ENTRY_LIMIT:
-            _VALID_ENTRIES.add(key)
-    return True
+    return _valid_once(skeleton, None) and all(
+        _valid_once(entry, "entry") for entry in flat["quantize"]["quant_cfg"]
+    )
 
 
 def flatten(resolution: Resolution, *, provenance: bool = False) -> dict[str, Any]:

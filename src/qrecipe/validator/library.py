@@ -158,12 +158,12 @@ class Library:
         """Resolve an ``imports:`` value; ``None`` when no root has it.
 
         Lookups are remembered (a recipe library imports the same snippets over and over);
-        a remembered file is re-checked to still exist.
+        reading a remembered file stats it again, so a deleted one is still reported.
         """
         key = (name, importer_root)
         cached = self._import_cache.get(key)
-        if cached is not None and cached.path.is_file():
-            return cached
+        if cached is not None:
+            return cached  # reading it stats the file again, and reports it if it is gone
         found = self._find_import(name, importer_root)
         if found is not None:
             self._import_cache[key] = found

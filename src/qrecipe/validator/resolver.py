@@ -123,20 +123,26 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a resolved mapping was written."""
+    """Where a resolved mapping was written (line and column are looked up when asked for)."""
 
     file: str
-    line: int | None
-    column: int | None
     pointer: str
     chain: tuple[str, ...]
     document: YamlDocument | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def line(self) -> int | None:
+        return self.position("")[0]
+
+    @property
+    def column(self) -> int | None:
+        return self.position("")[1]
+
     def position(self, suffix: str) -> tuple[int | None, int | None]:
-        """Line and column of ``pointer + suffix`` when it was written in this file."""
-        if self.document is None or not suffix:
-            return self.line, self.column
-        return self.document.position(self.pointer + suffix) or (self.line, self.column)
+        """Line and column of ``pointer + suffix``, or of the nearest enclosing value."""
+        if self.document is None:
+            return None, None
+        return self.document.position(self.pointer + suffix) or (None, None)
 
 
 class Resolution:
@@ -307,10 +313,7 @@ class _Expansion:
         self.checked: set[Path] = set()
 
     def _record(self, obj: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> None:
-        line, column = source.where(pointer)
-        self.origins[id(obj)] = Origin(
-            source.display, line, column, pointer, chain, source.body_doc
-        )
+        self.origins[id(obj)] = Origin(source.display, pointer, chain, source.body_doc)
         self.keep_alive.append(obj)
 
     # ---------------------------------------------------------------- entry points
@@ -454,6 +457,8 @@ class _Expansion:
                 ]
         if place == "algorithm" and isinstance(value, dict) and key.endswith("algorithm"):
             return self.mapping(value, source, pointer, chain, "algorithm")
+        if not isinstance(value, (dict, list)):
+            return value  # scalars are immutable: nothing to copy
         result = copy.deepcopy(value)
         if isinstance(result, dict):
             self._record(result, source, pointer, chain)
