@@ -111,6 +111,7 @@ export class YamlDocument {
 class Locator {
   constructor(text) {
     this.text = text;
+    this.astral = /[\uD800-\uDBFF]/.test(text);
     this.counter = new LineCounter();
     let offset = 0;
     this.counter.addNewLine(0);
@@ -124,15 +125,10 @@ class Locator {
 
   at(offset) {
     const { line, col } = this.counter.linePos(offset);
+    if (!this.astral) return [line, col];
+    // Columns count characters: a surrogate pair is one.
     const lineStart = offset - (col - 1);
-    let column = 1;
-    for (let i = lineStart; i < offset; i++) {
-      const code = this.text.charCodeAt(i);
-      // A surrogate pair is one character.
-      if (!(code >= 0xdc00 && code <= 0xdfff && i > lineStart)) column++;
-      else if (!(this.text.charCodeAt(i - 1) >= 0xd800 && this.text.charCodeAt(i - 1) <= 0xdbff)) column++;
-    }
-    return [line, column];
+    return [line, Array.from(this.text.slice(lineStart, offset)).length + 1];
   }
 }
 

@@ -1,0 +1,92 @@
+// The API: single-document validation, flat documents, resolution through the browser-safe core.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import * as core from '../src/core/index.js';
+import { prettyJson, resolve, validate, validateFlat } from '../src/node.js';
+import { builtinRecipes } from '../recipes/bundle.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const RECIPE = `metadata:
+  recipe_type: ptq
+quantize:
+  algorithm: max
+  quant_cfg:
+    - quantizer_name: '*'
+      enable: false
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        num_bits: e4m3
+        axis: null
+`;
+
+test('validate reports an unknown key with a suggestion, where it was written', () => {
+  const result = validate(RECIPE.replace('axis: null', 'axsi: null'));
+  assert.equal(result.valid, false);
+  const [error] = result.errors;
+  assert.equal(error.code, 'schema');
+  assert.equal(error.message, 'unknown key "axsi"');
+  assert.equal(error.hint, 'did you mean "axis"?');
+  assert.equal(error.pointer, '/quantize/quant_cfg/1/cfg/axsi');
+  assert.deepEqual([error.line, error.column], [11, 9]);
+});
+
+test('validate tells kinds apart by shape, or checks the kind it is given', () => {
+  assert.equal(validate(RECIPE).valid, true);
+  assert.equal(validate('num_bits: e4m3\naxis: null\n').valid, true);
+  assert.equal(validate({ num_bits: 'e4m3' }, 'attributes_snippet').valid, true);
+  const entry = validate({ num_bits: 'e4m3' }, 'entry_snippet');
+  assert.equal(entry.errors[0].message, 'unknown key "num_bits"');
+  const exmy = validate('num_bits: e4x3\n');
+  assert.equal(exmy.errors[0].message, '"e4x3" is not a number format written ExMy');
+  assert.throws(() => validate('{}', 'no_such_kind'), /unknown kind/);
+});
+
+test('validate refuses duplicate keys and alias bombs', () => {
+  const duplicate = validate('num_bits: 8\nnum_bits: 4\n');
+  assert.equal(duplicate.errors[0].code, 'duplicate-key');
+  assert.equal(duplicate.errors[0].message, "duplicate key 'num_bits' (first given on line 1)");
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 8; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+  const bomb = validate(`${levels.join('\n')}\n`);
+  assert.equal(bomb.errors[0].code, 'limit');
+});
+
+test('resolve through the core with an in-memory host matches the Node resolver', () => {
+  const host = core.memoryHost({ files: { '/work/recipe.yaml': RECIPE }, cwd: '/work', builtin: builtinRecipes });
+  const inMemory = core.resolve('recipe.yaml', { host });
+  const dir = fs.mkdtempSync(path.join(here, '..', 'node_modules', '.qrecipe-test-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'recipe.yaml'), RECIPE);
+    assert.equal(core.prettyJson(inMemory), prettyJson(resolve('recipe.yaml', { cwd: dir })));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const loaded = core.resolve('recipe.yaml', { host: core.memoryHost({ loader: (p) => (p === '/w/recipe.yaml' ? RECIPE : null), cwd: '/w' }) });
+  assert.equal(loaded.fingerprint, inMemory.fingerprint);
+});
+
+test('validateFlat checks the schema and the fingerprint', () => {
+  const host = core.memoryHost({ files: { '/work/recipe.yaml': RECIPE } });
+  const flat = core.resolve('recipe.yaml', { host });
+  assert.deepEqual(validateFlat(prettyJson(flat)), { valid: true, errors: [] });
+  const edited = prettyJson({ ...flat, quantize: { ...flat.quantize, effective_bits: 4 } });
+  const result = validateFlat(edited);
+  assert.equal(result.valid, false);
+  assert.equal(result.errors[0].code, 'fingerprint');
+  assert.equal(result.errors[0].pointer, '/fingerprint');
+  assert.equal(result.errors[0].line, 3);
+  assert.equal(validateFlat('{"fingerprint": 1,}').errors[0].code, 'syntax');
+});
+
+test('the core imports no Node built-ins', () => {
+  const coreDir = path.join(here, '..', 'src', 'core');
+  for (const file of fs.readdirSync(coreDir)) {
+    const text = fs.readFileSync(path.join(coreDir, file), 'utf8');
+    assert.doesNotMatch(text, /from ['"]node:/, file);
+  }
+});
