@@ -608,9 +608,35 @@ function isEmptyImplicitDocument(doc) {
   return !contents || (isScalar(contents) && contents.value === '' && !contents.tag && !contents.anchor);
 }
 
-function syntaxMessage(error) {
-  const first = error.message.split('\n')[0];
-  return `invalid YAML: ${first.replace(/ at line \d+, column \d+:?$/, '')}`;
+// The usual YAML mistakes, worded and placed as libyaml (the reference loader) reports them.
+const SYNTAX_MESSAGES = [
+  [/^Flow sequence .*end with a \]/, "did not find expected ',' or ']' (while parsing a flow sequence)"],
+  [/^Flow map .*end with a \}/, "did not find expected ',' or '}' (while parsing a flow mapping)"],
+  [/^Missing closing .?quote/, 'found unexpected end of stream (while scanning a quoted scalar)'],
+  [/^Tabs are not allowed as indentation/, 'found character that cannot start any token (while scanning for the next token)'],
+  [/^All mapping items must start at the same column/, 'did not find expected key (while parsing a block mapping)', 'token'],
+  [/^All sequence items must start at the same column/, "did not find expected '-' indicator (while parsing a block collection)", 'token'],
+  [/^Nested mappings are not allowed in compact mappings/, 'mapping values are not allowed in this context', 'colon'],
+  [/^Implicit map keys need to be followed by map values/, 'could not find expected \':\' (while scanning a simple key)'],
+];
+
+/** [message, offset] of a parse error. */
+function syntaxError(error, text) {
+  const first = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  let offset = Math.min(error.pos[0], text.length);
+  for (const [pattern, message, placement] of SYNTAX_MESSAGES) {
+    if (!pattern.test(first)) continue;
+    if (placement === 'token') {
+      while (offset < text.length && (text[offset] === ' ' || text[offset] === '\t')) offset++;
+    } else if (placement === 'colon') {
+      const colon = /:(?=[ \t\r\n]|$)/g;
+      colon.lastIndex = offset;
+      const found = colon.exec(text);
+      if (found) offset = found.index;
+    }
+    return [`invalid YAML: ${message}`, offset];
+  }
+  return [`invalid YAML: ${first}`, offset];
 }
 
 /**
@@ -668,10 +694,13 @@ export function parseYaml(raw, file) {
       .filter((e) => cut < 0 || e.pos[0] < cut - 1)
       .sort((a, b) => a.pos[0] - b.pos[0]);
     if (errors.length) {
-      const [line, column] = locator.at(Math.min(errors[0].pos[0], text.length));
-      throw new RecipeSyntaxError(
-        new Diagnostic({ message: syntaxMessage(errors[0]), file, line, column, code: 'syntax' }),
-      );
+      const [message, offset] = syntaxError(errors[0], text);
+      let [line, column] = locator.at(offset);
+      if (offset >= text.length && text && !text.endsWith('\n') && message.includes('while parsing a flow')) {
+        // The end of a stream without a final line break is on the line after it.
+        [line, column] = [line + 1, 1];
+      }
+      throw new RecipeSyntaxError(new Diagnostic({ message, file, line, column, code: 'syntax' }));
     }
     if (isEmptyImplicitDocument(doc)) continue;
     const contents = doc.contents ?? emptyScalarAt(doc.range[0]);
