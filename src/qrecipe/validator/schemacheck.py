@@ -1,8 +1,11 @@
 """Validate documents against the published schemas and explain failures in plain words.
 
-The schemas are plain Draft 2020-12 and are used unchanged; this module only turns
-``jsonschema`` errors into :class:`Diagnostic` objects with a line, a column, a JSON pointer
-and, for misspelt keys and values, a "did you mean" suggestion.
+The schemas are plain Draft 2020-12 and are used unchanged. Valid documents, by far the
+common case, are accepted by ``jsonschema-rs`` (compiled, two orders of magnitude faster)
+when it is installed; a document it rejects is validated again by ``jsonschema``, whose
+errors this module turns into :class:`Diagnostic` objects with a line, a column, a JSON
+pointer and, for misspelt keys and values, a "did you mean" suggestion. ``jsonschema`` is
+only imported when a document is invalid, which keeps the command line quick to start.
 """
 
 from __future__ import annotations
@@ -12,15 +15,21 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from ..schema import SCHEMA_NAMES, load_schema
 from .errors import Diagnostic, SchemaValidationError
 from .yamlio import YamlDocument, escape_pointer_token, join_pointer
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
+
+try:
+    import jsonschema_rs
+except ImportError:  # the accelerator is optional: everything works without it
+    jsonschema_rs = None
 
 _JSON_TYPE_NAMES = {
     dict: "a mapping",
@@ -33,8 +42,32 @@ _JSON_TYPE_NAMES = {
 }
 
 
+def _standalone(schema: str, definition: str | None) -> dict[str, Any]:
+    """A schema document for one definition that carries the definitions it refers to."""
+    root = load_schema(schema)
+    if definition is None:
+        return root
+    if definition not in root["$defs"]:
+        raise KeyError(f"schema {schema!r} has no definition {definition!r}")
+    return {"$schema": root["$schema"], "$defs": root["$defs"], "$ref": f"#/$defs/{definition}"}
+
+
+@cache
+def _fast_validator(schema: str, definition: str | None) -> Any:
+    return jsonschema_rs.validator_for(_standalone(schema, definition))
+
+
+def is_valid(instance: Any, schema: str = "recipe", definition: str | None = None) -> bool:
+    """Whether ``instance`` is valid (fast when the accelerator is installed)."""
+    if jsonschema_rs is not None:
+        return bool(_fast_validator(schema, definition).is_valid(instance))
+    return not any(validator_for(schema, definition).iter_errors(instance))
+
+
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+
     resources = [
         (load_schema(n)["$id"], Resource.from_contents(load_schema(n))) for n in SCHEMA_NAMES
     ]
@@ -44,6 +77,8 @@ def _registry() -> Registry:
 @cache
 def validator_for(schema: str, definition: str | None = None) -> Draft202012Validator:
     """A cached validator for a whole schema or one of its ``$defs``."""
+    from jsonschema import Draft202012Validator
+
     root = load_schema(schema)
     if definition is None:
         return Draft202012Validator(root, registry=_registry())
@@ -200,6 +235,8 @@ def schema_diagnostics(
     chain: tuple[str, ...] = (),
 ) -> list[Diagnostic]:
     """All schema violations of ``instance``, sorted by position."""
+    if jsonschema_rs is not None and is_valid(instance, schema, definition):
+        return []
     validator = validator_for(schema, definition)
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[str, str]] = set()

@@ -1,0 +1,51 @@
+"""The compiled fast path must accept exactly what python-jsonschema accepts."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from qrecipe.schema import load_schema
+from qrecipe.validator import schemacheck
+from qrecipe.validator.errors import RecipeError
+from qrecipe.validator.yamlio import parse_yaml
+
+pytest.importorskip("jsonschema_rs")
+
+ROOT = Path(__file__).parent
+DOCUMENTS = sorted((ROOT / "vectors" / "cases").rglob("*.y*ml")) + sorted(
+    (ROOT / "golden").glob("*.json")
+)
+
+
+def documents():
+    for path in DOCUMENTS:
+        try:
+            for doc in parse_yaml(path.read_bytes(), path.name):
+                yield path, doc.data
+        except RecipeError:
+            continue
+
+
+def test_fast_and_reference_validators_agree_on_every_test_document():
+    recipe = jsonschema.Draft202012Validator(load_schema("recipe"))
+    flat = jsonschema.Draft202012Validator(load_schema("flat"))
+    checked = disagreements = 0
+    for path, data in documents():
+        name, reference = ("flat", flat) if path.suffix == ".json" else ("recipe", recipe)
+        checked += 1
+        if schemacheck.is_valid(data, name) != reference.is_valid(data):
+            disagreements += 1
+            print(path, json.dumps(data)[:200])
+    assert checked > 300
+    assert disagreements == 0
+
+
+def test_invalid_documents_still_get_detailed_diagnostics(monkeypatch):
+    bad = {"num_bits": "e4m3", "axsi": 0}
+    fast = schemacheck.schema_diagnostics(bad, None, "x.yaml")
+    monkeypatch.setattr(schemacheck, "jsonschema_rs", None)
+    slow = schemacheck.schema_diagnostics(bad, None, "x.yaml")
+    assert fast == slow
+    assert fast[0].hint == 'did you mean "axis"?'
