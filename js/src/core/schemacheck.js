@@ -14,7 +14,7 @@ import { flatSchemaText, recipeSchemaText } from '../../schema/schemas.js';
 import { closestMatch } from './difflib.js';
 import { Diagnostic, SchemaValidationError, sortDiagnostics } from './errors.js';
 import { describeType, pyRepr, show } from './show.js';
-import { escapePointerToken, hasKey, joinPointer } from './yamlio.js';
+import { escapePointerToken, hasKey, joinPointer, writtenKeys } from './yamlio.js';
 
 export const SCHEMAS = {
   recipe: JSON.parse(recipeSchemaText),
@@ -532,7 +532,7 @@ function explain(error) {
   if (error.inPropertyNames && typeof value === 'string') return [`invalid key ${show(value)}`, null, [value]];
   if (validator === 'additionalProperties' || validator === 'unevaluatedProperties') {
     const allowed = allowedKeys(error.schema, value);
-    const extra = isObject(value) ? Object.keys(value).filter((k) => !allowed.includes(k)) : [];
+    const extra = isObject(value) ? writtenKeys(value).filter((k) => !allowed.includes(k)) : [];
     // The keys are known: their own errors say what is wrong.
     if (!extra.length) return ['', null, []];
     const key = extra[0];

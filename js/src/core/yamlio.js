@@ -71,6 +71,16 @@ function parentPointer(pointer) {
   return pointer.slice(0, pointer.lastIndexOf('/'));
 }
 
+// JavaScript objects list integer-like keys first; where a mapping has such keys (block sizes
+// written `-1: 16`, `0: 8`), the order they were written in is kept here for messages that
+// name "the first" offending key.
+export const KEY_ORDER = Symbol('qrecipe.keyOrder');
+
+/** The keys of a mapping in the order they were written. */
+export function writtenKeys(object) {
+  return object[KEY_ORDER] || Object.keys(object);
+}
+
 /** Set a key on a plain object even when it is "__proto__". */
 export function setKey(object, key, value) {
   if (key === '__proto__') {
@@ -275,6 +285,7 @@ class Builder {
       this.fail(RecipeSyntaxError, node, `unsupported YAML tag ${pyRepr(node.tag)}`, pointer);
     }
     const result = {};
+    const order = [];
     for (const pair of node.items) {
       const keyNode = this.target(pair.key) ?? this.emptyScalar(pair, node);
       const key = this.key(keyNode, pointer);
@@ -292,6 +303,10 @@ class Builder {
       doc.keyPositions.set(child, this.mark(keyNode));
       const valueNode = pair.value ?? this.emptyValue(pair, keyNode);
       setKey(result, key, this.build(valueNode, doc, child, depth + 1));
+      order.push(key);
+    }
+    if (order.some((key) => /^(0|[1-9][0-9]*)$/.test(key))) {
+      Object.defineProperty(result, KEY_ORDER, { value: order, enumerable: false });
     }
     return result;
   }
@@ -440,9 +455,16 @@ function bindAliases(doc, text, locator, file) {
     if (isAlias(node)) {
       const target = anchors.get(node.source);
       if (!target) {
-        const [line, column] = locator.at(node.range[0]);
-        throw new RecipeSyntaxError(
-          new Diagnostic({ message: 'invalid YAML: found undefined alias', file, line, column, code: 'syntax' }),
+        // An alias without a name is a scanning error, reported just after the '*'.
+        const unnamed = !node.source;
+        const offset = node.range[0] + (unnamed ? 1 : 0);
+        const [line, column] = locator.at(offset);
+        const message = unnamed
+          ? 'invalid YAML: did not find expected alphabetic or numeric character (while scanning an alias)'
+          : 'invalid YAML: found undefined alias';
+        throw Object.assign(
+          new RecipeSyntaxError(new Diagnostic({ message, file, line, column, code: 'syntax' })),
+          { offset: node.range[0] },
         );
       }
       aliases.set(node, target);
@@ -451,14 +473,17 @@ function bindAliases(doc, text, locator, file) {
     if (node.anchor) {
       if (anchors.has(node.anchor)) {
         const [line, column] = locator.at(nodeStart(node, text));
-        throw new RecipeSyntaxError(
-          new Diagnostic({
-            message: 'invalid YAML: second occurrence (found duplicate anchor; first occurrence)',
-            file,
-            line,
-            column,
-            code: 'syntax',
-          }),
+        throw Object.assign(
+          new RecipeSyntaxError(
+            new Diagnostic({
+              message: 'invalid YAML: second occurrence (found duplicate anchor; first occurrence)',
+              file,
+              line,
+              column,
+              code: 'syntax',
+            }),
+          ),
+          { offset: nodeStart(node, text) },
         );
       }
       anchors.set(node.anchor, node);
@@ -617,8 +642,22 @@ const SYNTAX_MESSAGES = [
   [/^All mapping items must start at the same column/, 'did not find expected key (while parsing a block mapping)', 'token'],
   [/^All sequence items must start at the same column/, "did not find expected '-' indicator (while parsing a block collection)", 'token'],
   [/^Nested mappings are not allowed in compact mappings/, 'mapping values are not allowed in this context', 'colon'],
-  [/^Implicit map keys need to be followed by map values/, 'could not find expected \':\' (while scanning a simple key)'],
+  [/^Implicit keys need to be on a single line/, 'mapping values are not allowed in this context', 'colon'],
+  [/^A block sequence may not be used as an implicit map key/, 'did not find expected key (while parsing a block mapping)', 'token'],
+  [/^Sequence item without - indicator/, "did not find expected '-' indicator (while parsing a block collection)", 'token'],
+  [/^Unexpected scalar at node end/, 'did not find expected <document start>'],
+  [/^Implicit map keys need to be followed by map values/, "could not find expected ':' (while scanning a simple key)", 'next-line'],
 ];
+
+/** The offset of the next token: past spaces, line breaks and comments. */
+function nextToken(text, offset) {
+  let at = offset;
+  for (;;) {
+    while (at < text.length && ' \t\r\n'.includes(text[at])) at++;
+    if (text[at] !== '#') return at;
+    while (at < text.length && text[at] !== '\n') at++;
+  }
+}
 
 /** [message, offset] of a parse error. */
 function syntaxError(error, text) {
@@ -627,7 +666,10 @@ function syntaxError(error, text) {
   for (const [pattern, message, placement] of SYNTAX_MESSAGES) {
     if (!pattern.test(first)) continue;
     if (placement === 'token') {
-      while (offset < text.length && (text[offset] === ' ' || text[offset] === '\t')) offset++;
+      offset = nextToken(text, offset);
+    } else if (placement === 'next-line') {
+      const end = text.indexOf('\n', offset);
+      offset = end < 0 ? text.length : nextToken(text, end);
     } else if (placement === 'colon') {
       const colon = /:(?=[ \t\r\n]|$)/g;
       colon.lastIndex = offset;
@@ -693,6 +735,16 @@ export function parseYaml(raw, file) {
     const errors = [...doc.errors]
       .filter((e) => cut < 0 || e.pos[0] < cut - 1)
       .sort((a, b) => a.pos[0] - b.pos[0]);
+    let aliases = null;
+    let aliasError = null;
+    try {
+      aliases = bindAliases(doc, text, locator, file);
+    } catch (error) {
+      if (!(error instanceof RecipeSyntaxError)) throw error;
+      aliasError = error;
+    }
+    // Aliases are bound as the document is read, so an undefined one before a syntax error wins.
+    if (aliasError && (!errors.length || aliasError.offset < errors[0].pos[0])) throw aliasError;
     if (errors.length) {
       const [message, offset] = syntaxError(errors[0], text);
       let [line, column] = locator.at(offset);
@@ -717,7 +769,7 @@ export function parseYaml(raw, file) {
         }),
       );
     }
-    builder.aliases = bindAliases(doc, text, locator, file);
+    builder.aliases = aliases;
     const result = new YamlDocument(null, start);
     try {
       result.data = builder.build(contents, result);
