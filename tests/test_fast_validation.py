@@ -1,4 +1,4 @@
-"""The compiled fast path must accept exactly what python-jsonschema accepts."""
+"""The compiled fast path must accept exactly what the detailed (python-jsonschema) path accepts."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from qrecipe.schema import load_schema
 from qrecipe.validator import schemacheck
 from qrecipe.validator.errors import RecipeError
 from qrecipe.validator.yamlio import parse_yaml
@@ -29,8 +28,8 @@ def documents():
 
 
 def test_fast_and_reference_validators_agree_on_every_test_document():
-    recipe = jsonschema.Draft202012Validator(load_schema("recipe"))
-    flat = jsonschema.Draft202012Validator(load_schema("flat"))
+    recipe = schemacheck.validator_for("recipe")
+    flat = schemacheck.validator_for("flat")
     checked = disagreements = 0
     for path, data in documents():
         name, reference = ("flat", flat) if path.suffix == ".json" else ("recipe", recipe)
@@ -49,3 +48,12 @@ def test_invalid_documents_still_get_detailed_diagnostics(monkeypatch):
     slow = schemacheck.schema_diagnostics(bad, None, "x.yaml")
     assert fast == slow
     assert fast[0].hint == 'did you mean "axis"?'
+
+
+def test_patterns_end_at_the_very_end_as_in_ecma_262():
+    # Python's `$` also matches before a final newline; JSON Schema's does not.
+    assert jsonschema.Draft202012Validator({"pattern": "^a$"}).is_valid("a\n")
+    assert not schemacheck.validator_for("recipe", "attributes_snippet").is_valid(
+        {"num_bits": "e4m3\n"}
+    )
+    assert schemacheck.validator_for("recipe", "attributes_snippet").is_valid({"num_bits": "e4m3"})

@@ -24,7 +24,7 @@ from qrecipe.validator import errors
 
 CASES_DIR = Path(__file__).parent / "vectors" / "cases"
 MIN_CASES = 150
-COMPARED_ERROR_KEYS = ("code", "file", "pointer", "line")
+COMPARED_ERROR_KEYS = ("code", "file", "pointer", "line", "column")
 
 
 def case_dirs() -> list[Path]:
@@ -84,6 +84,7 @@ class Outcome:
             "file": first.file,
             "pointer": first.pointer,
             "line": first.line,
+            "column": first.column,
         }
 
 

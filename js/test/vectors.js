@@ -9,7 +9,7 @@ import { RecipeError, prettyJson, resolve, sortDiagnostics, validateFile } from 
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CASES_DIR = path.resolve(here, '..', '..', 'tests', 'vectors', 'cases');
-const COMPARED_ERROR_KEYS = ['code', 'file', 'pointer', 'line'];
+const COMPARED_ERROR_KEYS = ['code', 'file', 'pointer', 'line', 'column'];
 
 export function caseDirs() {
   if (!fs.existsSync(CASES_DIR)) return [];
@@ -72,7 +72,7 @@ export function compare(caseDir, outcome) {
   const wanted = expect.error;
   const first = outcome.diagnostics[0];
   if (!first) return [`expected error ${JSON.stringify(wanted)}, but the target is valid`];
-  const actual = { code: first.code, file: first.file, pointer: first.pointer, line: first.line };
+  const actual = { code: first.code, file: first.file, pointer: first.pointer, line: first.line, column: first.column };
   const differences = COMPARED_ERROR_KEYS.filter((key) => key in wanted && wanted[key] !== actual[key]).map(
     (key) => `${key}: expected ${JSON.stringify(wanted[key])}, got ${JSON.stringify(actual[key])}`,
   );

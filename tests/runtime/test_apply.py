@@ -587,7 +587,8 @@ def test_dynamic_nvfp4_calibrates_its_per_tensor_amax_once():
     handle.remove()
     quantizer = model.blocks[0].mlp.input_quantizer
     expected = torch.stack([x.detach().abs().amax() for x in seen]).max()
-    assert quantizer.amax is not None and quantizer.amax.dim() == 0
+    assert quantizer.amax is not None
+    assert quantizer.amax.dim() == 0
     assert torch.equal(quantizer.amax, expected.float())
 
     uncalibrated = make_net()

@@ -8,8 +8,7 @@ import { SCHEMAS, schemaDiagnostics } from './schemacheck.js';
 import { show } from './show.js';
 import { hasKey, joinPointer, setKey } from './yamlio.js';
 
-// Python's `\d` and `$` (which also matches before a final newline).
-const EXMY = /^[Ee](\d+)[Mm](\d+)(?=\n?$)/;
+const EXMY = /^[Ee](\d+)[Mm](\d+)$/;
 
 const ATTRIBUTE_PROPERTIES = SCHEMAS.flat.$defs.attributes.properties;
 const ATTRIBUTE_DEFAULTS = Object.fromEntries(

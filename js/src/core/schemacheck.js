@@ -23,19 +23,19 @@ export const SCHEMAS = {
 export const SCHEMA_TEXTS = { recipe: recipeSchemaText, flat: flatSchemaText };
 const BY_ID = new Map(Object.values(SCHEMAS).map((schema) => [schema.$id, schema]));
 
-// Python's `re.search` lets `$` match before a final newline; patterns behave the same here.
+// JSON Schema patterns are ECMA-262 expressions: `$` matches only at the very end (the Python
+// side anchors the same way). Compiled patterns are cached.
 const patternCache = new Map();
-export function pythonRegExp(pattern, flags = 'u') {
+export function schemaRegExp(pattern, flags = 'u') {
   const key = `${flags}:${pattern}`;
   let compiled = patternCache.get(key);
   if (!compiled) {
-    const adjusted = /(^|[^\\])\$$/.test(pattern) ? `${pattern.slice(0, -1)}(?=\\n?$)` : pattern;
-    compiled = new RegExp(adjusted, flags);
+    compiled = new RegExp(pattern, flags);
     patternCache.set(key, compiled);
   }
   return compiled;
 }
-pythonRegExp.code = 'pythonRegExp';
+schemaRegExp.code = 'schemaRegExp';
 
 // ------------------------------------------------------------------ ajv: validity
 let ajvInstance = null;
@@ -52,7 +52,7 @@ function ajv() {
       strictTuples: false,
       strictRequired: false,
       validateFormats: false,
-      code: { regExp: pythonRegExp },
+      code: { regExp: schemaRegExp },
     });
     // Editor annotations (VS Code's JSON language service): documentation only.
     ajvInstance.addVocabulary(['markdownDescription', 'defaultSnippets']);
@@ -216,7 +216,7 @@ function additionalKeys(instance, schema) {
   const properties = schema.properties || {};
   const patterns = Object.keys(schema.patternProperties || {}).join('|');
   return Object.keys(instance).filter(
-    (key) => !hasKey(properties, key) && !(patterns && pythonRegExp(patterns).test(key)),
+    (key) => !hasKey(properties, key) && !(patterns && schemaRegExp(patterns).test(key)),
   );
 }
 
@@ -241,7 +241,7 @@ function evaluatedKeys(instance, schema, baseId) {
   if (schema.patternProperties) {
     for (const key of Object.keys(instance)) {
       for (const pattern of Object.keys(schema.patternProperties)) {
-        if (pythonRegExp(pattern).test(key)) keys.push(key);
+        if (schemaRegExp(pattern).test(key)) keys.push(key);
       }
     }
   }
@@ -300,7 +300,7 @@ const KEYWORDS = {
     return equal(instance, value) ? [] : [plain(`${pyValueRepr(value)} was expected`, path)];
   },
   pattern(instance, pattern, schema, baseId, path) {
-    if (typeof instance !== 'string' || pythonRegExp(pattern).test(instance)) return [];
+    if (typeof instance !== 'string' || schemaRegExp(pattern).test(instance)) return [];
     return [plain(`${pyRepr(instance)} does not match ${pyRepr(pattern)}`, path)];
   },
   minLength(instance, limit, schema, baseId, path) {
@@ -355,7 +355,7 @@ const KEYWORDS = {
     const errors = [];
     for (const [pattern, sub] of Object.entries(patterns)) {
       for (const key of Object.keys(instance)) {
-        if (pythonRegExp(pattern).test(key)) errors.push(...descend(instance[key], sub, baseId, [...path, key], flag));
+        if (schemaRegExp(pattern).test(key)) errors.push(...descend(instance[key], sub, baseId, [...path, key], flag));
       }
     }
     return errors;

@@ -504,10 +504,6 @@ function bindAliases(doc, text, locator, file) {
 // Characters YAML readers refuse outright.
 const NON_PRINTABLE = /[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
-function utf8Length(text) {
-  return new TextEncoder().encode(text).length;
-}
-
 /** Index of the first byte that does not start a valid UTF-8 sequence, or -1. */
 function invalidUtf8At(bytes) {
   let i = 0;
@@ -692,16 +688,15 @@ export function parseYaml(raw, file) {
   const printable = NON_PRINTABLE.exec(text);
   if (printable) {
     const code = printable[0].codePointAt(0);
-    // The reader reports a byte offset, which is then counted in characters.
-    const offset = utf8Length(text.slice(0, printable.index));
-    const characters = Array.from(text).slice(0, offset);
+    // Lines and columns count characters (code points), as in the Python loader.
+    const characters = Array.from(text.slice(0, printable.index));
     const lastNewline = characters.lastIndexOf('\n');
     throw new RecipeSyntaxError(
       new Diagnostic({
         message: `invalid YAML: control characters are not allowed (U+${code.toString(16).toUpperCase().padStart(4, '0')})`,
         file,
         line: characters.filter((c) => c === '\n').length + 1,
-        column: offset - (lastNewline + 1) + 1,
+        column: characters.length - (lastNewline + 1) + 1,
         code: 'syntax',
         hint: 'control characters must be escaped inside a double-quoted string',
       }),

@@ -77,15 +77,36 @@ def _registry() -> Registry:
 @cache
 def validator_for(schema: str, definition: str | None = None) -> Draft202012Validator:
     """A cached validator for a whole schema or one of its ``$defs``."""
-    from jsonschema import Draft202012Validator
-
     root = load_schema(schema)
     if definition is None:
-        return Draft202012Validator(root, registry=_registry())
+        return _ecma_validator_class()(root, registry=_registry())
     if definition not in root["$defs"]:
         raise KeyError(f"schema {schema!r} has no definition {definition!r}")
     sub = {"$ref": f"{root['$id']}#/$defs/{definition}"}
-    return Draft202012Validator(sub, registry=_registry())
+    return _ecma_validator_class()(sub, registry=_registry())
+
+
+@cache
+def _ecma_validator_class() -> type[Draft202012Validator]:
+    """Draft 2020-12 with ECMA-262 end anchors.
+
+    JSON Schema patterns are ECMA-262 regular expressions, where ``$`` matches only at the
+    very end; in Python it also matches before a final newline, which would let ``"e4m3\\n"``
+    through. Patterns here end in ``$`` only as an anchor, which ``\\Z`` states exactly.
+    """
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "string"):
+            return
+        anchored = (
+            regex[:-1] + r"\Z" if regex.endswith("$") and not regex.endswith("\\$") else regex
+        )
+        if not re.search(anchored, instance):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})
 
 
 def show(value: Any) -> str:
@@ -126,13 +147,13 @@ def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
     yield error
 
 
-def _allowed_keys(schema: dict[str, Any], instance: Any) -> list[str]:
+def _allowed_keys(schema: dict[str, Any], instance: Any, root: dict[str, Any]) -> list[str]:
     """Keys a mapping may hold at this place (for an algorithm: those of its method)."""
     keys = list(schema.get("properties", {}))
     ref = schema.get("$ref", "")
     if ref.startswith("#/$defs/"):
-        target = load_schema("recipe")["$defs"].get(ref.rsplit("/", 1)[-1], {})
-        keys.extend(_allowed_keys(target, instance))
+        target = root["$defs"].get(ref.rsplit("/", 1)[-1], {})
+        keys.extend(_allowed_keys(target, instance, root))
     method = instance.get("method") if isinstance(instance, dict) else None
     for branch in schema.get("allOf", []):
         condition = branch.get("if", {})
@@ -157,14 +178,14 @@ def _with_dot(number: str) -> str:
     return f"{mantissa}.0e{exponent}"
 
 
-def _message(error: ValidationError) -> tuple[str, str | None, list[str]]:
+def _message(error: ValidationError, root: dict[str, Any]) -> tuple[str, str | None, list[str]]:
     """(message, hint, extra pointer token) for one leaf error."""
     validator = error.validator
     value = error.instance
     if "propertyNames" in error.absolute_schema_path and isinstance(value, str):
         return f"invalid key {show(value)}", None, [value]
     if validator in ("additionalProperties", "unevaluatedProperties"):
-        allowed = _allowed_keys(error.schema, value)
+        allowed = _allowed_keys(error.schema, value, root)
         extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
         if not extra:
             return "", None, []  # the keys are known: their own errors say what is wrong
@@ -242,7 +263,7 @@ def schema_diagnostics(
     seen: set[tuple[str, str]] = set()
     for error in validator.iter_errors(instance):
         for leaf in _leaf_errors(error):
-            message, hint, extra = _message(leaf)
+            message, hint, extra = _message(leaf, load_schema(schema))
             if not message:
                 continue
             if hint is None and isinstance(leaf.schema, dict):
@@ -261,6 +282,17 @@ def schema_diagnostics(
             diagnostics.append(
                 Diagnostic(
                     message, file, line, column, pointer, chain, SchemaValidationError.code, hint
+                )
+            )
+    if not diagnostics and jsonschema_rs is not None:
+        # The two validators disagree (they should not): trust the stricter one.
+        for error in _fast_validator(schema, definition).iter_errors(instance):
+            pointer = base_pointer + _pointer(error.instance_path)
+            position = doc.position(pointer) if doc is not None else None
+            line, column = position or (None, None)
+            diagnostics.append(
+                Diagnostic(
+                    error.message, file, line, column, pointer, chain, SchemaValidationError.code
                 )
             )
     diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0, d.pointer))

@@ -253,8 +253,10 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
             )
         ) from None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        # The C reader counts UTF-8 bytes; lines and columns are counted in characters.
+        offset = len(text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore"))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
         raise RecipeSyntaxError(
             Diagnostic(
                 f"invalid YAML: {exc.reason} (U+{ord(exc.character) if isinstance(exc.character, str) else exc.character:04X})",
