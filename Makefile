@@ -28,8 +28,8 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
-jstest:
-	cd js && npm ci --no-audit --no-fund && npm test
+jstest: $(STAMP)
+	cd js && npm ci --no-audit --no-fund && QRECIPE_PYTHON="$(CURDIR)/$(PY)" npm test
 
 format: $(STAMP)
 	$(PY) -m ruff format .
