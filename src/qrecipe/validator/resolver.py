@@ -619,32 +619,22 @@ class _Expansion:
             wanted = _PLACE_KIND[place]
             only_imports = isinstance(target.body, dict) and set(target.body) <= {"$import"}
             if target.kind != wanted and not only_imports:
-                line, column = importer.where(pointer) if importer else (None, None)
-                raise ImportKindError(
-                    Diagnostic(
-                        f"{target.display} is {KIND_WORDS[target.kind]}, but this place needs {KIND_WORDS[wanted]}",
-                        importer.display if importer else target.display,
-                        line,
-                        column,
-                        pointer,
-                        new_chain,
-                        ImportKindError.code,
-                    )
+                raise _kind_error(
+                    f"{target.display} is {KIND_WORDS[target.kind]}, but this place needs {KIND_WORDS[wanted]}",
+                    target,
+                    importer,
+                    pointer,
+                    new_chain,
                 )
         if place is not None and place != "entry" and target.kind == ENTRY_LIST:
             return []  # reported by the caller, which knows the import name
         if target.kind in (RECIPE, RECIPE_METADATA, METADATA_FILE, HEADER):
-            line, column = importer.where(pointer) if importer else target.body_doc.start
-            raise ImportKindError(
-                Diagnostic(
-                    f"{target.display} is {KIND_WORDS[target.kind]} and cannot be imported",
-                    importer.display if importer else target.display,
-                    line,
-                    column,
-                    pointer,
-                    new_chain,
-                    ImportKindError.code,
-                )
+            raise _kind_error(
+                f"{target.display} is {KIND_WORDS[target.kind]} and cannot be imported",
+                target,
+                importer,
+                pointer,
+                new_chain,
             )
         self.check_declared_imports(target, new_chain)
         self.stack.append(target.located.real)
@@ -655,6 +645,21 @@ class _Expansion:
             return self.mapping(target.body, target, "", new_chain, own_place)
         finally:
             self.stack.pop()
+
+
+def _kind_error(
+    message: str,
+    target: SourceFile,
+    importer: SourceFile | None,
+    pointer: str,
+    chain: tuple[str, ...],
+) -> ImportKindError:
+    """A snippet of the wrong kind, reported where it is imported."""
+    where = importer or target
+    line, column = importer.where(pointer) if importer else target.body_doc.start
+    return ImportKindError(
+        Diagnostic(message, where.display, line, column, pointer, chain, ImportKindError.code)
+    )
 
 
 def _with_chain(diagnostic: Diagnostic, chain: tuple[str, ...]) -> Diagnostic:
