@@ -543,7 +543,7 @@ def test_report_contents_and_json():
     _summary, table = text.split("\n\n", 1)
     assert table.splitlines()[0].split()[:3] == ["quantizer", "parent", "format"]
     assert "head.weight_quantizer" in text
-    assert "warning:" in text
+    assert "note: 1 exclusion entries (enable: false) matched nothing" in text
     assert "12 enabled" in text
     assert isinstance(model.head.weight_quantizer, TensorQuantizer)
 
@@ -597,3 +597,19 @@ def test_dynamic_nvfp4_calibrates_its_per_tensor_amax_once():
         make_flat([disable("*"), entry("*blocks.0.mlp.input_quantizer", NVFP4)], algorithm=None),
     )
     assert uncalibrated.blocks[0].mlp.input_quantizer.amax is None
+
+
+def test_summary_counts_unmatched_exclusions_but_lists_other_warnings():
+    flat = fp8_recipe(
+        disable("*lm_head*"),
+        disable("*router*"),
+        entry("*no_such_layer*", FP8),
+        disable("*", parent_class="Linear"),
+    )
+    report = apply(make_net(), flat, forward_loop=loop, progress=False)
+    summary = report.summary()
+    assert "note: 2 exclusion entries (enable: false) matched nothing" in summary
+    assert "'*no_such_layer*') matched no quantizer" in summary
+    assert "written nn.Linear" in summary
+    assert "'*router*'" not in summary
+    assert sum("matched no quantizer" in w for w in report.warnings) == 4

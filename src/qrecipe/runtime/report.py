@@ -164,7 +164,24 @@ class QuantReport:
             f"{counts['disabled']} disabled); formats: {formats}",
             f"time: {timings}",
         ]
-        lines += [f"warning: {w}" for w in self.warnings]
+        # Shared exclusion lists name modules of many architectures; that most of their
+        # entries match nothing in one model is expected, so they are counted, not listed.
+        quiet = {
+            f"quant_cfg entry {e.index} "
+            for e in self.entries
+            if e.matched == 0 and not e.enable and not e.has_cfg
+        }
+        skipped = 0
+        for warning in self.warnings:
+            if any(warning.startswith(prefix) for prefix in quiet) and "written nn." not in warning:
+                skipped += 1
+            else:
+                lines.append(f"warning: {warning}")
+        if skipped:
+            lines.append(
+                f"note: {skipped} exclusion entries (enable: false) matched nothing, as expected "
+                "of a shared exclusion list; report.warnings lists them"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
