@@ -543,7 +543,7 @@ def test_report_contents_and_json():
     _summary, table = text.split("\n\n", 1)
     assert table.splitlines()[0].split()[:3] == ["quantizer", "parent", "format"]
     assert "head.weight_quantizer" in text
-    assert "note: 1 exclusion entries (enable: false) matched nothing" in text
+    assert "note: 1 exclusion entry (enable: false) matched nothing" in text
     assert "12 enabled" in text
     assert isinstance(model.head.weight_quantizer, TensorQuantizer)
 

@@ -179,7 +179,8 @@ class QuantReport:
                 lines.append(f"warning: {warning}")
         if skipped:
             lines.append(
-                f"note: {skipped} exclusion entries (enable: false) matched nothing, as expected "
+                f"note: {skipped} exclusion {'entry' if skipped == 1 else 'entries'} "
+                "(enable: false) matched nothing, as expected "
                 "of a shared exclusion list; report.warnings lists them"
             )
         return "\n".join(lines)
