@@ -48,8 +48,13 @@ ELEM_FLOAT = 1
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
+# Compiled kernels may only read module globals that are tl.constexpr (the interpreter is more
+# lenient, which is why a compile-for-GPU test exists).
 # Rounding to integers reuses the float-grid rounding with a grid that has spacing 1 up to 2**23.
-_INT_GRID = 22
+_INT_GRID = tl.constexpr(22)
+_ZERO_AMAX = tl.constexpr(ZERO_AMAX)
+_E4M3_MAX = tl.constexpr(E4M3_MAX)
+_E4M3_MIN_SUBNORMAL = tl.constexpr(E4M3_MIN_SUBNORMAL)
 
 
 def interpreting() -> bool:
@@ -245,7 +250,7 @@ def _qdq_kernel(
         amax = tl.max(bits, axis=2).to(tl.float32, bitcast=True)[:, :, None]
 
     if SCALE == 0:
-        zero = amax <= ZERO_AMAX
+        zero = amax <= _ZERO_AMAX
         safe = tl.where(zero, 1.0, amax)
         if ELEM == 0:
             scale = tl.div_rn(safe * 0.0 + MAXV, safe)
@@ -261,12 +266,12 @@ def _qdq_kernel(
         y = tl.where(zero, x * 0.0, y)
     elif SCALE == 1:
         global_amax = tl.load(global_ptr)
-        zero = global_amax <= ZERO_AMAX
+        zero = global_amax <= _ZERO_AMAX
         safe = tl.where(zero, 1.0, global_amax)
         global_scale = tl.div_rn(safe, safe * 0.0 + 2688.0)
         block_scale = tl.div_rn(amax, global_scale * 6.0 + amax * 0.0)
         block_scale = tl.where(block_scale == 0.0, 1.0, block_scale)
-        block_scale = _clamp(block_scale, E4M3_MIN_SUBNORMAL, E4M3_MAX)
+        block_scale = _clamp(block_scale, _E4M3_MIN_SUBNORMAL, _E4M3_MAX)
         scale = _round_to_grid(block_scale, 3, -6) * global_scale
         v = _clamp(tl.div_rn(x, tl.broadcast_to(scale, x.shape)), -MAXV, MAXV)
         y = _round_to_grid(v, 1, 0) * scale
