@@ -409,7 +409,7 @@ def _matrix(shape: tuple[int, ...]) -> tuple[int, int]:
 
 def _launch_options() -> dict[str, object]:
     # Fusing a multiply and an add into one FMA changes rounding; the numerics forbid it.
-    return {} if interpreting() else {"enable_fp_fusion": False, "num_warps": 4}
+    return {} if interpreting() else {"enable_fp_fusion": False, "num_warps": 8}
 
 
 def _check_device(x: Tensor) -> None:
