@@ -57,7 +57,7 @@ test('validate refuses duplicate keys and alias bombs', () => {
 });
 
 test('resolve through the core with an in-memory host matches the Node resolver', () => {
-  const host = core.memoryHost({ files: { '/work/recipe.yaml': RECIPE }, cwd: '/work', builtin: builtinRecipes });
+  const host = core.memoryHost({ files: { '/project/recipe.yaml': RECIPE }, cwd: '/project', builtin: builtinRecipes });
   const inMemory = core.resolve('recipe.yaml', { host });
   const dir = fs.mkdtempSync(path.join(here, '..', 'node_modules', '.qrecipe-test-'));
   try {
@@ -71,7 +71,7 @@ test('resolve through the core with an in-memory host matches the Node resolver'
 });
 
 test('validateFlat checks the schema and the fingerprint', () => {
-  const host = core.memoryHost({ files: { '/work/recipe.yaml': RECIPE } });
+  const host = core.memoryHost({ files: { '/project/recipe.yaml': RECIPE } });
   const flat = core.resolve('recipe.yaml', { host });
   assert.deepEqual(validateFlat(prettyJson(flat)), { valid: true, errors: [] });
   const edited = prettyJson({ ...flat, quantize: { ...flat.quantize, effective_bits: 4 } });

@@ -211,7 +211,7 @@ function normalize(path) {
  * paths to text, e.g. `builtinRecipes` from `qrecipe/recipes/bundle.js`) appear under /builtin.
  * @param {{files?: Record<string, string|Uint8Array>, loader?: (path: string) => string|Uint8Array|null|undefined, cwd?: string, builtin?: Record<string, string>|null, searchPath?: string}} [options]
  */
-export function memoryHost({ files = {}, loader = null, cwd = '/work', builtin = null, searchPath = '' } = {}) {
+export function memoryHost({ files = {}, loader = null, cwd = '/project', builtin = null, searchPath = '' } = {}) {
   const BUILTIN = '/builtin';
   const fetch = (path) => {
     if (builtin && path.startsWith(`${BUILTIN}/`)) {
