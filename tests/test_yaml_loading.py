@@ -3,7 +3,7 @@
 import pytest
 
 from qrecipe import DuplicateKeyError, RecipeLimitError, RecipeSyntaxError
-from qrecipe.validator.yamlio import MAX_FILE_BYTES, first_line_comments, parse_yaml
+from qrecipe.validator.yamlio import MAX_FILE_BYTES, parse_yaml
 
 
 def test_positions_are_one_based_and_keyed_by_pointer():
@@ -72,11 +72,6 @@ def test_byte_order_mark_is_accepted_and_invalid_utf8_is_not():
     assert parse_yaml("\ufeffa: 1\n".encode(), "bom.yaml")[0].data == {"a": 1}
     with pytest.raises(RecipeSyntaxError, match="UTF-8"):
         parse_yaml(b"a: \xff\n", "bad.yaml")
-
-
-def test_schema_comments_are_read_from_the_leading_comment_block():
-    text = "# yaml-language-server: $schema=../schema.json\n# modelopt-schema: X.Y\nnum_bits: 8\n# modelopt-schema: late\n"
-    assert first_line_comments(text) == {"$schema": "../schema.json", "modelopt-schema": "X.Y"}
 
 
 def test_yaml_1_1_booleans_as_keys_get_a_quoting_hint():

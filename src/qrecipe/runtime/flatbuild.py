@@ -13,6 +13,7 @@ from typing import Any
 
 from ..schema import schema_id
 from ..validator.canonical import fingerprint
+from ..validator.flatten import default_description
 from .attributes import default_attributes
 
 FLAT_SCHEMA_URI = schema_id("flat")
@@ -64,7 +65,7 @@ def make_flat(
     quant_cfg: Iterable[dict[str, Any]],
     *,
     algorithm: dict[str, Any] | str | None = "max",
-    description: str = "Model optimization recipe.",
+    description: str | None = None,
     effective_bits: float | None = None,
 ) -> dict[str, Any]:
     """A flat recipe document with its fingerprint."""
@@ -73,7 +74,10 @@ def make_flat(
     document: dict[str, Any] = {
         "$schema": FLAT_SCHEMA_URI,
         "fingerprint": "",
-        "metadata": {"recipe_type": "ptq", "description": description},
+        "metadata": {
+            "recipe_type": "ptq",
+            "description": default_description() if description is None else description,
+        },
         "quantize": {
             "algorithm": copy.deepcopy(algorithm),
             "quant_cfg": list(quant_cfg),

@@ -8,7 +8,7 @@ mistakes is reported once with all five.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -162,19 +162,6 @@ class FingerprintMismatchError(RecipeError):
     """A flat document's fingerprint does not match its content."""
 
     code = "fingerprint"
-
-
-@dataclass
-class DiagnosticList:
-    """Collects diagnostics so all problems in a file are reported together."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diagnostic: Diagnostic) -> None:
-        self.items.append(diagnostic)
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
 
 
 class RecipeDeprecationWarning(FutureWarning):

@@ -36,7 +36,8 @@ def _rotate_defaults() -> dict[str, Any]:
 
 
 @cache
-def _default_description() -> str:
+def default_description() -> str:
+    """The description a recipe gets when it gives none, from the flat schema."""
     return str(
         load_schema("flat")["properties"]["metadata"]["properties"]["description"]["default"]
     )
@@ -235,7 +236,7 @@ class _Flattener:
             "$schema": schema_id("flat"),
             "metadata": {
                 "recipe_type": metadata.get("recipe_type"),
-                "description": metadata.get("description", _default_description()),
+                "description": metadata.get("description", default_description()),
             },
             "quantize": {
                 "algorithm": algorithm,

@@ -33,7 +33,7 @@ from .errors import (
 )
 from .library import SUFFIXES, Library, Located, deprecated_names
 from .schemacheck import schema_diagnostics, show, suggest
-from .yamlio import YamlDocument, first_line_comments, join_pointer, parse_yaml
+from .yamlio import YamlDocument, join_pointer, parse_yaml
 
 MAX_IMPORT_DEPTH = 32
 MAX_IMPORTED_FILES = 1000
@@ -97,14 +97,12 @@ class SourceFile:
     """A parsed, schema-checked recipe or snippet file."""
 
     located: Located
-    text: str
     documents: list[YamlDocument]
     body: Any
     body_doc: YamlDocument
     imports: dict[str, str]
     imports_doc: YamlDocument | None
     kind: str
-    comments: dict[str, str] = field(default_factory=dict)
 
     @property
     def display(self) -> str:
@@ -187,7 +185,6 @@ class Resolver:
     ) -> SourceFile:
         display = located.display
         documents = parse_yaml(raw, display)
-        text = raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw
         if not documents or all(d.data is None for d in documents):
             raise RecipeSemanticError(f"{display} is empty", file=display, line=1, column=1)
         imports_doc: YamlDocument | None
@@ -246,17 +243,7 @@ class Resolver:
             imports_doc = body_doc
             if isinstance(body, dict):
                 body = {k: v for k, v in body.items() if k != "imports"}
-        return SourceFile(
-            located,
-            text,
-            documents,
-            body,
-            body_doc,
-            imports,
-            imports_doc,
-            kind,
-            first_line_comments(text),
-        )
+        return SourceFile(located, documents, body, body_doc, imports, imports_doc, kind)
 
     # ------------------------------------------------------------------ recipes
     def resolve(self, located: Located) -> Resolution:

@@ -305,25 +305,3 @@ def _check_flow_depth(text: str, file: str) -> None:
                 depth -= 1
     except yaml.YAMLError:
         return  # the real parse reports syntax errors with their positions
-
-
-def first_line_comments(text: str) -> dict[str, str]:
-    """Read the schema-naming comments a snippet may start with.
-
-    ``# modelopt-schema: NAME`` (ModelOpt's convention) and
-    ``# yaml-language-server: $schema=URI`` (the editors' convention), anywhere in the leading
-    comment block.
-    """
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("#"):
-            break
-        body = stripped.lstrip("#").strip()
-        if body.startswith("modelopt-schema:"):
-            found["modelopt-schema"] = body.split(":", 1)[1].strip()
-        elif body.startswith("yaml-language-server:") and "$schema=" in body:
-            found["$schema"] = body.split("$schema=", 1)[1].strip()
-    return found
