@@ -25,7 +25,7 @@ import { closestMatch } from './difflib.js';
 import { SUFFIXES } from './library.js';
 import { schemaDiagnostics } from './schemacheck.js';
 import { kindOfValue, show } from './show.js';
-import { decodeText, firstLineComments, hasKey, joinPointer, parseYaml, setKey } from './yamlio.js';
+import { hasKey, joinPointer, parseYaml, setKey } from './yamlio.js';
 
 export const MAX_IMPORT_DEPTH = 32;
 export const MAX_IMPORTED_FILES = 1000;
@@ -179,7 +179,6 @@ export class Resolver {
   parse(raw, located, { standaloneKind = null } = {}) {
     const display = located.display;
     const documents = parseYaml(raw, display);
-    const text = decodeText(raw, display);
     if (!documents.length || documents.every((d) => d.data === null)) {
       throw new RecipeSemanticError(`${display} is empty`, { file: display, line: 1, column: 1 });
     }
@@ -250,14 +249,12 @@ export class Resolver {
     }
     return new SourceFile({
       located,
-      text,
       documents,
       body,
       bodyDoc,
       imports,
       importsDoc,
       kind,
-      comments: firstLineComments(text),
     });
   }
 

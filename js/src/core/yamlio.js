@@ -780,18 +780,3 @@ export function parseYaml(raw, file) {
   return documents;
 }
 
-/** The schema-naming comments a snippet may start with (`# modelopt-schema:` / `$schema=`). */
-export function firstLineComments(text) {
-  const found = {};
-  for (const line of text.split(/\r\n|\r|\n/)) {
-    const stripped = line.trim();
-    if (!stripped) continue;
-    if (!stripped.startsWith('#')) break;
-    const body = stripped.replace(/^#+/, '').trim();
-    if (body.startsWith('modelopt-schema:')) found['modelopt-schema'] = body.split(/:(.*)/s)[1].trim();
-    else if (body.startsWith('yaml-language-server:') && body.includes('$schema=')) {
-      found.$schema = body.split('$schema=').slice(1).join('$schema=').trim();
-    }
-  }
-  return found;
-}
