@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qrecipe.validator.canonical import canonical_bytes, pretty_json
+from qrecipe.language.canonical import canonical_bytes, pretty_json
 
 json_scalars = (
     st.none()

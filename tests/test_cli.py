@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from helpers import RECIPE_HEAD, write_tree
-from qrecipe.validator.cli import main
+from qrecipe.cli import main
 
 GOOD = RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enable: false}\n"
 BAD = RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enabel: false}\n"
@@ -100,7 +100,7 @@ def test_help_explains_every_command(capsys):
 
 def test_cli_does_not_import_torch_or_numpy():
     code = (
-        "import sys; from qrecipe.validator.cli import main; import qrecipe; "
+        "import sys; from qrecipe.cli import main; import qrecipe; "
         "print(sorted(m for m in ('torch', 'triton', 'numpy') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qrecipe
-from qrecipe.validator.api import Resolver
-from qrecipe.validator.flatten import flatten
-from qrecipe.validator.library import Library, Located
+from qrecipe.language.api import Resolver
+from qrecipe.language.flatten import flatten
+from qrecipe.language.library import Library, Located
 
 attributes = st.fixed_dictionaries(
     {},

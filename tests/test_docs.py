@@ -36,12 +36,12 @@ from typing import Any
 import pytest
 
 import qrecipe
+from qrecipe import cli
+from qrecipe.language.errors import RecipeError
+from qrecipe.language.library import Library
+from qrecipe.language.schemacheck import schema_diagnostics
+from qrecipe.language.yamlio import parse_yaml
 from qrecipe.schema import load_schema
-from qrecipe.validator import cli
-from qrecipe.validator.errors import RecipeError
-from qrecipe.validator.library import Library
-from qrecipe.validator.schemacheck import schema_diagnostics
-from qrecipe.validator.yamlio import parse_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"

@@ -6,9 +6,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from qrecipe.validator import schemacheck
-from qrecipe.validator.errors import RecipeError
-from qrecipe.validator.yamlio import parse_yaml
+from qrecipe.language import schemacheck
+from qrecipe.language.errors import RecipeError
+from qrecipe.language.yamlio import parse_yaml
 
 pytest.importorskip("jsonschema_rs")
 

@@ -7,7 +7,7 @@ import pytest
 import qrecipe
 from helpers import RECIPE_HEAD, write_tree
 from qrecipe import RecipeSemanticError, SchemaValidationError
-from qrecipe.validator.flatten import attribute_defaults
+from qrecipe.schema import attribute_defaults
 
 
 @pytest.fixture

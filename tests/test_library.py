@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 import qrecipe
-from qrecipe.validator.library import builtin_root, deprecated_names
+from qrecipe.language.library import builtin_root, deprecated_names
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -282,7 +282,7 @@ def test_golden_flat_output(name: str) -> None:
 
 
 def test_golden_output_is_what_the_cli_prints(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
-    from qrecipe.validator import cli
+    from qrecipe import cli
 
     name = "general/ptq/fp8_default-kv_fp8"
     assert cli.main(["resolve", name]) == 0

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 import qrecipe
-from qrecipe.validator.library import builtin_root
+from qrecipe.language.library import builtin_root
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

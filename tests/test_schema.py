@@ -105,7 +105,7 @@ def test_shape_dispatch_of_the_top_level_schema(document, valid):
 
 
 def test_schema_cli_prints_the_published_text(capsys):
-    from qrecipe.validator.cli import main
+    from qrecipe.cli import main
 
     assert main(["schema", "flat"]) == 0
     assert capsys.readouterr().out == (SCHEMA_DIR / "flat.schema.json").read_text()

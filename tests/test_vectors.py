@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import qrecipe
-from qrecipe.validator import errors
+from qrecipe.language import errors
 
 CASES_DIR = Path(__file__).parent / "vectors" / "cases"
 MIN_CASES = 150

@@ -3,7 +3,7 @@
 import pytest
 
 from qrecipe import DuplicateKeyError, RecipeLimitError, RecipeSyntaxError
-from qrecipe.validator.yamlio import MAX_FILE_BYTES, parse_yaml
+from qrecipe.language.yamlio import MAX_FILE_BYTES, parse_yaml
 
 
 def test_positions_are_one_based_and_keyed_by_pointer():

@@ -1,6 +1,6 @@
 """Generate the CLI and schema reference pages from their single sources of truth.
 
-The CLI page is built from ``qrecipe.validator.cli.build_parser()`` (the same parser the
+The CLI page is built from ``qrecipe.cli.build_parser()`` (the same parser the
 command uses), the schema page from the published JSON Schemas. Both are produced at build
 time by the MkDocs hook in ``docs/gen/hooks.py`` and never stored in git.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from qrecipe.schema import load_schema, schema_id
-from qrecipe.validator.cli import build_parser
+from qrecipe.cli import build_parser
 
 # --------------------------------------------------------------------------- CLI reference
 
@@ -72,7 +72,7 @@ def cli_reference() -> str:
     out = [
         "# CLI reference",
         "",
-        "<!-- Generated at build time from qrecipe.validator.cli.build_parser(); edit the parser, not this page. -->",
+        "<!-- Generated at build time from qrecipe.cli.build_parser(); edit the parser, not this page. -->",
         "",
         f"{parser.description}",
         "",

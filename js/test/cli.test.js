@@ -102,7 +102,7 @@ function findPython() {
   const candidates = [process.env.QRECIPE_PYTHON, path.join(REPO, '.venv', 'bin', 'python'), 'python3'];
   for (const candidate of candidates) {
     if (!candidate) continue;
-    const probe = spawnSync(candidate, ['-c', 'import qrecipe.validator.cli'], { cwd: REPO, encoding: 'utf8' });
+    const probe = spawnSync(candidate, ['-c', 'import qrecipe.cli'], { cwd: REPO, encoding: 'utf8' });
     if (probe.status === 0) return candidate;
   }
   return null;

@@ -4,18 +4,7 @@ Validation and resolution never import torch; the runtime lives in :mod:`qrecipe
 needs the ``[runtime]`` extra.
 """
 
-from .validator.api import (
-    RecipeDeprecationWarning,
-    RecipeInfo,
-    fingerprint,
-    list_recipes,
-    load,
-    resolve,
-    schema,
-    validate,
-)
-from .validator.canonical import canonical_bytes, pretty_json
-from .validator.errors import (
+from .language import (
     Diagnostic,
     DuplicateKeyError,
     FingerprintMismatchError,
@@ -23,14 +12,24 @@ from .validator.errors import (
     ImportKindError,
     ImportNotFoundError,
     PathEscapeError,
+    RecipeDeprecationWarning,
     RecipeError,
+    RecipeInfo,
     RecipeLimitError,
     RecipeNotFoundError,
     RecipeSemanticError,
     RecipeSyntaxError,
     SchemaValidationError,
+    canonical_bytes,
+    fingerprint,
+    list_recipes,
+    load,
+    load_flat,
+    pretty_json,
+    resolve,
+    schema,
+    validate,
 )
-from .validator.flat import load_flat
 
 __version__ = "0.1.0"
 

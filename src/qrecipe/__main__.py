@@ -1,5 +1,5 @@
 """``python -m qrecipe`` runs the command line."""
 
-from .validator.cli import main
+from .cli import main
 
 raise SystemExit(main())

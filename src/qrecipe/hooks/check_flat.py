@@ -29,11 +29,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..validator.api import RecipeDeprecationWarning, resolve
-from ..validator.canonical import canonical_bytes
-from ..validator.errors import RecipeError, RecipeNotFoundError
-from ..validator.flat import load_flat
-from ..validator.yamlio import join_pointer
+from ..language import (
+    RecipeDeprecationWarning,
+    RecipeError,
+    RecipeNotFoundError,
+    canonical_bytes,
+    join_pointer,
+    load_flat,
+    resolve,
+)
 
 FLAT_SUFFIX = ".flat.json"
 SOURCE_SUFFIXES = (".yaml", ".yml")

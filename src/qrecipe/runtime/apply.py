@@ -11,8 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..validator.errors import Diagnostic, RecipeError
-from ..validator.flat import load_flat
+from ..language import Diagnostic, RecipeError, load_flat
 from .calibrate import MAX_OPTIONS, MSE_OPTIONS, ForwardLoop, calibrate
 from .kernels import QuantFormat, UnsupportedFormatError
 from .matching import Decision, EntryMatch, decide

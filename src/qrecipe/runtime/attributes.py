@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..validator.flatten import attribute_defaults
+from ..schema import attribute_defaults
 
 # The published flat schema is the one place the defaults are written down.
 ATTRIBUTE_DEFAULTS: dict[str, Any] = attribute_defaults()

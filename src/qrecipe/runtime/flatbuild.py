@@ -11,9 +11,8 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from ..schema import schema_id
-from ..validator.canonical import fingerprint
-from ..validator.flatten import default_description
+from ..language import fingerprint
+from ..schema import default_description, schema_id
 from .attributes import default_attributes
 
 FLAT_SCHEMA_URI = schema_id("flat")

@@ -38,3 +38,35 @@ def load_schema(name: str) -> dict[str, Any]:
 def schema_id(name: str) -> str:
     """The stable, versioned ``$id`` of a schema."""
     return str(load_schema(name)["$id"])
+
+
+# The defaults below are part of the contract: the resolver fills them in and the runtime reads
+# them, so they are read from the published schemas and never restated in code.
+
+
+@cache
+def attribute_defaults() -> dict[str, Any]:
+    """Default of every quantizer attribute, from the flat schema (shared; do not mutate)."""
+    properties = load_schema("flat")["$defs"]["attributes"]["properties"]
+    return {name: spec["default"] for name, spec in properties.items()}
+
+
+@cache
+def rotate_defaults() -> dict[str, Any]:
+    """Default of every field of the ``rotate`` attribute's object form (shared; do not mutate)."""
+    properties = load_schema("flat")["$defs"]["attributes"]["properties"]["rotate"]["properties"]
+    return {name: spec["default"] for name, spec in properties.items()}
+
+
+@cache
+def default_description() -> str:
+    """The description a recipe gets when it gives none, from the flat schema."""
+    return str(
+        load_schema("flat")["properties"]["metadata"]["properties"]["description"]["default"]
+    )
+
+
+@cache
+def default_algorithm() -> str:
+    """The calibration algorithm a recipe gets when it names none, from the recipe schema."""
+    return str(load_schema("recipe")["$defs"]["quantize"]["properties"]["algorithm"]["default"])

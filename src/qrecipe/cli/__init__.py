@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import __version__
+from ..language import (
+    Diagnostic,
+    RecipeDeprecationWarning,
+    RecipeError,
+    canonical_bytes,
+    fingerprint,
+    is_flat_file,
+    list_recipes,
+    load_flat,
+    pretty_json,
+    resolve,
+    validate,
+)
 from ..schema import SCHEMA_FILES, schema_text
-from .api import RecipeDeprecationWarning, list_recipes, resolve, validate
-from .canonical import canonical_bytes, fingerprint, pretty_json
-from .errors import Diagnostic, RecipeError
-from .flat import is_flat_file, load_flat
 
 T = TypeVar("T")
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 import copy
 import json
 import re
-from functools import cache
 from typing import Any
 
-from ..schema import load_schema, schema_id
+from ..schema import (
+    attribute_defaults,
+    default_algorithm,
+    default_description,
+    rotate_defaults,
+    schema_id,
+)
 from .canonical import fingerprint
 from .errors import Diagnostic, RecipeSemanticError, SchemaValidationError
 from .resolver import Origin, Resolution
@@ -20,32 +25,6 @@ from .yamlio import join_pointer
 
 _EXMY = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
 _ENTRY_KEYS = ("quantizer_name", "parent_class", "enable", "cfg")
-
-
-@cache
-def attribute_defaults() -> dict[str, Any]:
-    """Default of every quantizer attribute, from the flat schema."""
-    properties = load_schema("flat")["$defs"]["attributes"]["properties"]
-    return {name: spec["default"] for name, spec in properties.items()}
-
-
-@cache
-def _rotate_defaults() -> dict[str, Any]:
-    properties = load_schema("flat")["$defs"]["attributes"]["properties"]["rotate"]["properties"]
-    return {name: spec["default"] for name, spec in properties.items()}
-
-
-@cache
-def default_description() -> str:
-    """The description a recipe gets when it gives none, from the flat schema."""
-    return str(
-        load_schema("flat")["properties"]["metadata"]["properties"]["description"]["default"]
-    )
-
-
-@cache
-def _default_algorithm() -> str:
-    return str(load_schema("recipe")["$defs"]["quantize"]["properties"]["algorithm"]["default"])
 
 
 def exmy(value: Any) -> Any:
@@ -67,7 +46,7 @@ def normalize_attributes(cfg: dict[str, Any]) -> dict[str, Any]:
         elif key == "block_sizes" and isinstance(value, dict):
             value = {k: exmy(v) if k == "scale_bits" else v for k, v in value.items()}
         elif key == "rotate" and isinstance(value, dict):
-            value = {**_rotate_defaults(), **value}
+            value = {**rotate_defaults(), **value}
         attributes[key] = value
     return attributes
 
@@ -208,7 +187,7 @@ class _Flattener:
                 "/quantize",
                 "list the quantizer rules, starting with {quantizer_name: '*', enable: false}",
             )
-        algorithm = quantize.get("algorithm", _default_algorithm())
+        algorithm = quantize.get("algorithm", default_algorithm())
         if isinstance(algorithm, str):
             algorithm = {"method": algorithm}
         else:
