@@ -1,8 +1,8 @@
 """Validate documents against the published schemas and explain failures in plain words.
 
 The schemas are plain Draft 2020-12 and are used unchanged. Valid documents, by far the
-common case, are accepted by ``jsonschema-rs`` (compiled, two orders of magnitude faster)
-when it is installed; a document it rejects is validated again by ``jsonschema``, whose
+common case, are accepted by ``jsonschema-rs`` (compiled, two orders of magnitude faster, a
+required dependency); a document it rejects is validated again by ``jsonschema``, whose
 errors this module turns into :class:`Diagnostic` objects with a line, a column, a JSON
 pointer and, for misspelt keys and values, a "did you mean" suggestion. ``jsonschema`` is
 only imported when a document is invalid, which keeps the command line quick to start.
@@ -26,10 +26,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from referencing import Registry
 
-try:
-    import jsonschema_rs
-except ImportError:  # the accelerator is optional: everything works without it
-    jsonschema_rs = None
+import jsonschema_rs
 
 _JSON_TYPE_NAMES = {
     dict: "a mapping",
@@ -58,10 +55,8 @@ def _fast_validator(schema: str, definition: str | None) -> Any:
 
 
 def is_valid(instance: Any, schema: str = "recipe", definition: str | None = None) -> bool:
-    """Whether ``instance`` is valid (fast when the accelerator is installed)."""
-    if jsonschema_rs is not None:
-        return bool(_fast_validator(schema, definition).is_valid(instance))
-    return not any(validator_for(schema, definition).iter_errors(instance))
+    """Whether ``instance`` is valid, decided by the compiled validator."""
+    return bool(_fast_validator(schema, definition).is_valid(instance))
 
 
 @cache
@@ -256,7 +251,7 @@ def schema_diagnostics(
     chain: tuple[str, ...] = (),
 ) -> list[Diagnostic]:
     """All schema violations of ``instance``, sorted by position."""
-    if jsonschema_rs is not None and is_valid(instance, schema, definition):
+    if is_valid(instance, schema, definition):
         return []
     validator = validator_for(schema, definition)
     diagnostics: list[Diagnostic] = []
@@ -284,7 +279,7 @@ def schema_diagnostics(
                     message, file, line, column, pointer, chain, SchemaValidationError.code, hint
                 )
             )
-    if not diagnostics and jsonschema_rs is not None:
+    if not diagnostics:
         # The two validators disagree (they should not): trust the stricter one.
         for error in _fast_validator(schema, definition).iter_errors(instance):
             pointer = base_pointer + _pointer(error.instance_path)
