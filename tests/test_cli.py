@@ -3,11 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import RECIPE_HEAD, write_tree
-from qrecipe.cli import main
+from qrecipe.cli import build_parser, main
 
 GOOD = RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enable: false}\n"
 BAD = RECIPE_HEAD + "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enabel: false}\n"
@@ -115,3 +117,44 @@ def test_console_script_runs(files):
     )
     assert result.returncode == 1
     assert "unknown key" in result.stderr
+
+
+def test_list_shows_recipes_under_each_path_root_after_the_builtins(files, capsys):
+    (files / "mine").mkdir()
+    (files / "mine" / "fp8.yaml").write_text(GOOD.replace("description: ", "description: Mine. "))
+    (files / "mine" / "snippet.yaml").write_text("num_bits: e4m3\n")
+    assert main(["list", "--path", "mine"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("general/ptq/")
+    header = lines.index("mine:")
+    assert lines[header - 1] == ""
+    assert [line.split()[0] for line in lines[header + 1 :]] == ["fp8"]
+    assert main(["list", "--format", "json", "--path", "mine"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing[-1]["name"] == "fp8"
+    assert listing[-1]["root"] == "mine"
+    assert {entry["root"] for entry in listing[:-1]} == {"builtin"}
+
+
+def test_schema_takes_no_search_path_and_prints_the_catalog(capsys):
+    assert main(["schema", "catalog"]) == 0
+    assert json.loads(capsys.readouterr().out)["schemas"]
+    with pytest.raises(SystemExit) as caught:
+        main(["schema", "--path", ".", "flat"])
+    assert caught.value.code == 2
+
+
+def test_no_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "the following arguments are required: COMMAND" in capsys.readouterr().err
+
+
+def test_every_hook_is_a_subcommand():
+    hooks = Path(__file__).resolve().parent.parent / ".pre-commit-hooks.yaml"
+    entries = [hook["entry"] for hook in yaml.safe_load(hooks.read_text())]
+    assert entries
+    for entry in entries:
+        assert entry.split()[0] == "qrecipe", entry
+        assert entry.split()[1] in build_parser()._subparsers._group_actions[0].choices

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import jsonschema
-import pytest
 
 from qrecipe.language import schemacheck
 from qrecipe.language.errors import RecipeError

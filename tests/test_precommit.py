@@ -10,6 +10,7 @@ temporary directory) is shared by every scenario.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import qrecipe
-from qrecipe.hooks import check_flat
+from qrecipe.cli import main as qrecipe_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
@@ -163,7 +164,7 @@ def _lock(source: str, flat_file: str, *, canonical: bool = False, provenance: b
 
 
 def _check(capsys, *args: str) -> tuple[int, str]:
-    status = check_flat.main([*args, "--path", "recipes"])
+    status = qrecipe_main(["check-flat", *args, "--path", "recipes"])
     captured = capsys.readouterr()
     return status, captured.out + captured.err
 
@@ -242,6 +243,26 @@ def test_a_source_that_does_not_resolve_is_reported_with_positions(workspace, ca
     assert "recipes/fp8.flat.json: its source recipes/fp8.yaml does not resolve:" in output
     assert "recipes/fp8.yaml:7:19:" in output
     assert "recipes/fp8.yaml:8:9:" in output
+
+
+def test_check_flat_reports_in_json_and_as_github_annotations(workspace, capsys):
+    _lock("recipes/fp8.yaml", "recipes/fp8.flat.json")
+    Path("recipes/fp8.yaml").write_text(FP8_RECIPE.replace("algorithm: max", "algorithm: mse"))
+    flat_file = "recipes/fp8.flat.json"
+    status = qrecipe_main(["check-flat", "--format", "json", flat_file, "--path", "recipes"])
+    document = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert document["valid"] is False
+    (result,) = document["results"]
+    assert result["file"] == "recipes/fp8.flat.json"
+    assert result["errors"][0]["code"] == "flat-stale"
+    assert any(line.startswith("regenerate it with: qrecipe resolve") for line in result["details"])
+    status = qrecipe_main(["check-flat", "--format", "github", flat_file, "--path", "recipes"])
+    annotation = capsys.readouterr().out
+    assert status == 1
+    assert annotation.startswith(
+        "::error file=recipes/fp8.flat.json::out of date with its source recipes/fp8.yaml%0A"
+    )
 
 
 # -- real pre-commit, real git commit (slow: builds a hook environment once) ----------------

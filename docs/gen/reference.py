@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from qrecipe.schema import load_schema, schema_id
 from qrecipe.cli import build_parser
+from qrecipe.schema import load_schema, schema_id
 
 # --------------------------------------------------------------------------- CLI reference
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageRoot = path.resolve(here, '..');
 const pythonPackage = path.resolve(packageRoot, '..', 'src', 'qrecipe');
-const SCHEMAS = { recipe: 'recipe.schema.json', flat: 'flat.schema.json' };
+const SCHEMAS = { recipe: 'recipe.schema.json', flat: 'flat.schema.json', catalog: 'catalog.json' };
 
 function copySchemas() {
   const target = path.join(packageRoot, 'schema');

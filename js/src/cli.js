@@ -29,7 +29,7 @@ const USAGE = {
   validate: 'usage: qrecipe validate [-h] [--format {text,json,github}] [--path DIR] FILE [FILE ...]',
   resolve: 'usage: qrecipe resolve [-h] [-o OUT] [--canonical] [--provenance] [--path DIR] RECIPE',
   list: 'usage: qrecipe list [-h] [--format {text,json}] [--path DIR]',
-  schema: 'usage: qrecipe schema [-h] [--path DIR] NAME',
+  schema: 'usage: qrecipe schema [-h] NAME',
   fingerprint: 'usage: qrecipe fingerprint [-h] [--path DIR] FILE',
 };
 
@@ -40,7 +40,7 @@ Validate, resolve and inspect model-quantization recipes.
 commands:
   validate     check recipes, snippets and flat JSON files
   resolve      print the flat canonical JSON of a recipe
-  list         list the built-in recipes
+  list         list the built-in recipes (and those under --path)
   schema       print a published JSON Schema
   fingerprint  print the fingerprint of a recipe or flat JSON file
 
@@ -70,21 +70,22 @@ const OPTIONS = {
     '--path': { append: true },
   },
   list: { '--format': { choices: ['text', 'json'], default: 'text' }, '--path': { append: true } },
-  schema: { '--path': { append: true } },
+  schema: {},
   fingerprint: { '--path': { append: true } },
 };
 const POSITIONALS = {
   validate: { name: 'files', min: 1, max: Infinity, metavar: 'FILE' },
   resolve: { name: 'recipe', min: 1, max: 1, metavar: 'RECIPE' },
   list: { name: 'none', min: 0, max: 0 },
-  schema: { name: 'name', min: 1, max: 1, metavar: 'NAME', choices: ['flat', 'recipe'] },
+  schema: { name: 'name', min: 1, max: 1, metavar: 'NAME', choices: ['catalog', 'flat', 'recipe'] },
   fingerprint: { name: 'file', min: 1, max: 1, metavar: 'FILE' },
 };
 
 function parseArguments(argv) {
   const [command, ...rest] = argv;
   if (command === '--version') return { command: 'version' };
-  if (command === undefined || command === '-h' || command === '--help') return { command: 'help' };
+  if (command === undefined) throw new UsageError('', 'the following arguments are required: COMMAND');
+  if (command === '-h' || command === '--help') return { command: 'help' };
   if (!Object.prototype.hasOwnProperty.call(OPTIONS, command)) {
     const choices = Object.keys(OPTIONS).map((c) => `'${c}'`).join(', ');
     throw new UsageError('', `argument COMMAND: invalid choice: '${command}' (choose from ${choices})`);
@@ -226,14 +227,21 @@ function resolveCommand(args, io) {
 }
 
 function listCommand(args, io) {
-  const recipes = listRecipes({ cwd: io.cwd });
+  const recipes = listRecipes({ path: args.path, cwd: io.cwd });
   if (args.format === 'json') {
-    const rows = recipes.map((r) => ({ name: r.name, description: r.description }));
+    const rows = recipes.map((r) => ({ name: r.name, root: r.root, description: r.description }));
     io.out(`${JSON.stringify(rows, null, 2)}\n`);
     return EXIT_OK;
   }
   const width = Math.max(0, ...recipes.map((r) => r.name.length));
-  for (const recipe of recipes) io.out(`${recipe.name.padEnd(width)}  ${recipe.description}\n`);
+  let root = null;
+  for (const recipe of recipes) {
+    if (recipe.root !== root && (root !== null || recipe.root !== 'builtin')) {
+      io.out(root !== null ? `\n${recipe.root}:\n` : `${recipe.root}:\n`);
+    }
+    root = recipe.root;
+    io.out(`${recipe.name.padEnd(width)}  ${recipe.description}\n`);
+  }
   return EXIT_OK;
 }
 

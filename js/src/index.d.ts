@@ -155,7 +155,7 @@ export function load(nameOrPath: string, options?: NodeResolveOptions): Record<s
 export function validateFile(target: string, options?: NodeResolveOptions): Diagnostic[];
 /** Every problem of a target through a host (core). */
 export function validateTarget(target: string, options: CoreResolveOptions): Diagnostic[];
-export function listRecipes(options?: NodeResolveOptions): Array<{ name: string; description: string; path: string }>;
+export function listRecipes(options?: NodeResolveOptions): Array<{ name: string; description: string; path: string; root: string }>;
 /** Indented JSON with RFC 8785 key order and numbers, ending in a newline (as Python's pretty_json). */
 export function prettyJson(value: unknown, indent?: number): string;
 /** RFC 8785 canonical JSON text (as Python's canonical_bytes, decoded). */
@@ -170,7 +170,7 @@ export function detectKind(data: unknown): Kind;
 /** A published schema, parsed. */
 export function schema(name?: 'recipe' | 'flat'): Record<string, unknown>;
 /** A published schema's exact text. */
-export function schemaText(name?: 'recipe' | 'flat'): string;
+export function schemaText(name?: 'recipe' | 'flat' | 'catalog'): string;
 export function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[];
 /** A host serving files from memory or a loader callback; built-ins appear under /builtin. */
 export function memoryHost(options?: {

@@ -148,6 +148,8 @@ describe('exit codes and messages', () => {
     assert.equal(js('validate').status, 2);
     assert.equal(js('frobnicate').status, 2);
     assert.equal(js('validate', '--format', 'xml', 'good.yaml').status, 2);
+    assert.equal(js('schema', '--path', '.', 'flat').status, 2);
+    assert.equal(js().status, 2);
     const badRoot = js('validate', '--path', 'no_such_dir', 'good.yaml');
     assert.equal(badRoot.status, 2);
     assert.equal(badRoot.stderr, "qrecipe: error: --path 'no_such_dir' is not a directory\n");
@@ -182,7 +184,11 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['resolve', 'bad.yaml'],
     ['fingerprint', 'good.yaml'],
     ['list'],
+    ['list', '--path', '.'],
+    ['list', '--format', 'json', '--path', '.'],
     ['schema', 'flat'],
+    ['schema', 'catalog'],
+    [],
   ];
   for (const args of cases) {
     test(`qrecipe ${args.join(' ')}`, () => {

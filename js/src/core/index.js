@@ -15,6 +15,7 @@ import { flatten } from './flatten.js';
 import { Library, stripSuffix } from './library.js';
 import { ENTRY_LIST, HEADER, RECIPE, RECIPE_METADATA, Resolver, detectKind } from './resolver.js';
 import { SCHEMAS, SCHEMA_TEXTS, checkSchema, schemaDiagnostics } from './schemacheck.js';
+import { catalogSchemaText } from '../../schema/schemas.js';
 import { sha256Hex } from './sha256.js';
 import { kindOfValue, pyRepr } from './show.js';
 import { YamlDocument, parseYaml } from './yamlio.js';
@@ -34,8 +35,9 @@ export function schema(name = 'recipe') {
   return SCHEMAS[name];
 }
 
-/** The exact published text of schema `name`. */
+/** The exact published text of schema `name` ("recipe" or "flat"), or of the editor "catalog". */
 export function schemaText(name = 'recipe') {
+  if (name === 'catalog') return catalogSchemaText;
   schema(name);
   return SCHEMA_TEXTS[name];
 }
@@ -376,26 +378,33 @@ export function validateTarget(target, options = {}) {
   return [];
 }
 
-/** Every built-in recipe with its description, sorted by name. */
+/** Every built-in recipe, then every recipe under each `path` root; sorted by name in each. */
 export function listRecipes(options = {}) {
   const library = libraryFor(options);
   const resolver = new Resolver(library);
+  const groups = [['builtin', library.builtinRecipes()]];
+  for (const root of library.extraRoots) groups.push([root.label, library.yamlFiles(root.path, root)]);
   const infos = [];
-  for (const located of library.builtinRecipes()) {
-    let source;
-    try {
-      source = resolver.read(located);
-    } catch (error) {
-      if (error instanceof RecipeError) continue;
-      throw error;
-    }
-    if (source.kind !== RECIPE) continue;
-    const name = stripSuffix(located.path.slice(located.root.path.length + 1));
-    const metadata = isObject(source.body.metadata) ? source.body.metadata : {};
-    const description = String(metadata.description ?? '').trim();
-    infos.push({ name, description: description.split(/\s+/).filter(Boolean).join(' '), path: located.path });
+  for (const [label, files] of groups) {
+    const found = files.map((located) => recipeInfo(resolver, located, label)).filter(Boolean);
+    infos.push(...found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
   }
-  return infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return infos;
+}
+
+function recipeInfo(resolver, located, root) {
+  let source;
+  try {
+    source = resolver.read(located);
+  } catch (error) {
+    if (error instanceof RecipeError) return null;
+    throw error;
+  }
+  if (source.kind !== RECIPE) return null;
+  const name = stripSuffix(located.path.slice(located.root.path.length + 1));
+  const metadata = isObject(source.body.metadata) ? source.body.metadata : {};
+  const description = String(metadata.description ?? '').trim();
+  return { name, description: description.split(/\s+/).filter(Boolean).join(' '), path: located.path, root };
 }
 
 export { RECIPE_METADATA, SchemaValidationError };

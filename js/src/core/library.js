@@ -122,7 +122,9 @@ export class Library {
     this.host = host;
     const roots = [];
     if (builtin && host.builtinRoot) roots.push(new SearchRoot(host.builtinRoot, 'builtin'));
-    for (const extra of path) roots.push(this.root(extra, '--path'));
+    /** The roots given with --path, in order. */
+    this.extraRoots = path.map((extra) => this.root(extra, '--path'));
+    roots.push(...this.extraRoots);
     if (useEnv && host.searchPath) {
       for (const entry of host.searchPath.split(host.pathSeparator || ':')) {
         if (entry) roots.push(this.root(entry, 'QRECIPE_PATH'));
@@ -211,13 +213,16 @@ export class Library {
   /** Every recipe file of the built-in library (under general/, huggingface/, models/). */
   builtinRecipes() {
     const root = this.roots[0]?.label === 'builtin' ? this.roots[0] : null;
-    if (!root || !this.host.list) return [];
-    const found = [];
-    for (const top of ['general', 'huggingface', 'models']) {
-      for (const file of this.host.list(`${root.path}/${top}`)) {
-        if (SUFFIXES.some((suffix) => file.endsWith(suffix))) found.push(this.located(file, root));
-      }
-    }
-    return found;
+    if (!root) return [];
+    return ['general', 'huggingface', 'models'].flatMap((top) => this.yamlFiles(`${root.path}/${top}`, root));
+  }
+
+  /** Every YAML file below `directory`, located in `root`. */
+  yamlFiles(directory, root) {
+    if (!this.host.list) return [];
+    return this.host
+      .list(directory)
+      .filter((file) => SUFFIXES.some((suffix) => file.endsWith(suffix)))
+      .map((file) => this.located(file, root));
   }
 }

@@ -127,25 +127,38 @@ def schema(name: str = "recipe") -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RecipeInfo:
-    """A built-in recipe: its name and description."""
+    """A recipe found by :func:`list_recipes`: its name, description and where it lives."""
 
     name: str
     description: str
     path: Path
+    root: str = "builtin"
 
 
-def list_recipes() -> list[RecipeInfo]:
-    """Every built-in recipe with its description, sorted by name."""
-    resolver = get_resolver()
-    infos = []
-    for located in resolver.library.builtin_recipes():
-        try:
-            source = resolver.read(located)
-        except RecipeError:
-            continue
-        if source.kind != RECIPE:
-            continue
-        name = strip_suffix(located.path.relative_to(located.root.path).as_posix())
-        description = str((source.body.get("metadata") or {}).get("description", "")).strip()
-        infos.append(RecipeInfo(name, " ".join(description.split()), located.path))
-    return sorted(infos, key=lambda info: info.name)
+def list_recipes(*, path: Sequence[PathArg] = ()) -> list[RecipeInfo]:
+    """Every built-in recipe, then every recipe under each extra root, sorted by name in each.
+
+    ``root`` is ``"builtin"`` for the built-in library and the directory as given otherwise;
+    snippets and files that do not parse are left out.
+    """
+    resolver = get_resolver(path)
+    library = resolver.library
+    groups = [("builtin", library.builtin_recipes())]
+    groups += [(root.label, library.yaml_files(root)) for root in library.extra_roots]
+    infos: list[RecipeInfo] = []
+    for label, files in groups:
+        found = [info for info in (_recipe_info(resolver, f, label) for f in files) if info]
+        infos += sorted(found, key=lambda info: info.name)
+    return infos
+
+
+def _recipe_info(resolver: Resolver, located: Located, label: str) -> RecipeInfo | None:
+    try:
+        source = resolver.read(located)
+    except RecipeError:
+        return None
+    if source.kind != RECIPE:
+        return None
+    name = strip_suffix(located.path.relative_to(located.root.path).as_posix())
+    description = str((source.body.get("metadata") or {}).get("description", "")).strip()
+    return RecipeInfo(name, " ".join(description.split()), located.path, label)

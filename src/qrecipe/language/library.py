@@ -115,8 +115,8 @@ class Library:
         roots: list[SearchRoot] = []
         if builtin:
             roots.append(SearchRoot(builtin_root(), "builtin"))
-        for extra in extra_roots:
-            roots.append(self._root(extra, "--path"))
+        self.extra_roots = [self._root(extra, "--path") for extra in extra_roots]
+        roots += self.extra_roots
         if use_env:
             for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
                 if entry:
@@ -207,19 +207,25 @@ class Library:
         return None
 
     def builtin_recipes(self) -> list[Located]:
-        """Every recipe of the built-in library (files under ``general/``, ``huggingface/``, ``models/``)."""
+        """Every recipe file of the built-in library (under ``general/``, ``huggingface/``, ``models/``)."""
         root = self.roots[0] if self.roots and self.roots[0].label == "builtin" else None
         if root is None:
             return []
         found: list[Located] = []
         for top in ("general", "huggingface", "models"):
-            base = root.path / top
-            if not base.is_dir():
-                continue
-            for file in sorted(base.rglob("*")):
-                if file.is_file() and file.suffix in SUFFIXES:
-                    found.append(Located(file, root))
+            found += self.yaml_files(SearchRoot(root.path / top, root.label), root)
         return found
+
+    @staticmethod
+    def yaml_files(base: SearchRoot, root: SearchRoot | None = None) -> list[Located]:
+        """Every YAML file below ``base``, sorted, located in ``root`` (``base`` by default)."""
+        if not base.path.is_dir():
+            return []
+        return [
+            Located(file, root or base)
+            for file in sorted(base.path.rglob("*"))
+            if file.is_file() and file.suffix in SUFFIXES
+        ]
 
 
 def check_relative_name(name: str) -> None:

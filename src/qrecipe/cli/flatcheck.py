@@ -2,7 +2,8 @@
 
 A committed flat file works like a lockfile: it pins exactly what a recipe means, so a change
 to the recipe, to a snippet it imports, or to qrecipe itself shows up in review. This command
-resolves the source of every flat file again and fails when the result differs.
+(``qrecipe check-flat``) resolves the source of every flat file again and reports
+each one whose result differs.
 
 The source of ``dir/name.flat.json`` is, in this order:
 
@@ -12,24 +13,20 @@ The source of ``dir/name.flat.json`` is, in this order:
 
 Without file arguments every ``*.flat.json`` tracked by git is checked, because any YAML
 change (a snippet, say) can change what a recipe resolves to.
-
-Exit status: 0 every flat file is up to date, 1 one is stale, invalid or has no source,
-2 usage error.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import subprocess
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..language import (
+    Diagnostic,
     RecipeDeprecationWarning,
     RecipeError,
     RecipeNotFoundError,
@@ -38,6 +35,7 @@ from ..language import (
     load_flat,
     resolve,
 )
+from .reporting import Result
 
 FLAT_SUFFIX = ".flat.json"
 SOURCE_SUFFIXES = (".yaml", ".yml")
@@ -47,10 +45,6 @@ DIRECTORY_RECIPE_FILES = ("quantize.yml", "quantize.yaml")
 UNCOMPARED_KEYS = ("provenance",)
 MAX_DIFFERENCES_SHOWN = 12
 MAX_VALUE_WIDTH = 60
-
-EXIT_OK = 0
-EXIT_STALE = 1
-EXIT_USAGE = 2
 
 
 def tracked_flat_files() -> list[str]:
@@ -144,126 +138,79 @@ def resolve_quietly(source: str, roots: Sequence[str], provenance: bool) -> dict
         return resolve(source, path=roots, provenance=provenance)
 
 
-def check_flat_file(flat_file: str, roots: Sequence[str]) -> list[str]:
-    """Why ``flat_file`` is not up to date with its source: report lines, empty when it is."""
+def check_flat_file(flat_file: str, roots: Sequence[str]) -> Result:
+    """Whether ``flat_file`` is up to date with its source; its diagnostics say why not."""
     path = Path(flat_file)
     committed: dict[str, Any] | None = None
-    committed_problems: list[str] = []
+    committed_problems: list[Diagnostic] = []
     try:
         committed = load_flat(flat_file)
         document: Any = committed
     except RecipeError as error:
-        committed_problems = [d.format() for d in error.diagnostics]
+        committed_problems = error.diagnostics
         document = parse_loosely(path)
+
+    def problem(code: str, message: str, *details: str) -> Result:
+        diagnostic = Diagnostic(message=message, file=flat_file, code=code)
+        return Result(flat_file, [diagnostic], details=list(details))
 
     sibling = sibling_source(path)
     source = sibling.as_posix() if sibling else recorded_source(document)
     if source is None:
         stem = path.name[: -len(FLAT_SUFFIX)]
         looked_for = ", ".join(f"{stem}{suffix}" for suffix in SOURCE_SUFFIXES)
-        return [
-            f"{flat_file}: no source recipe found for it",
-            f"  looked for {looked_for} or a directory recipe {stem}/ next to it, and for a "
+        return problem(
+            "flat-without-source",
+            "no source recipe found for it",
+            f"looked for {looked_for} or a directory recipe {stem}/ next to it, and for a "
             "provenance.recipe in it",
-            "  hint: keep the recipe next to its flat file, or delete the flat file if the "
+            "hint: keep the recipe next to its flat file, or delete the flat file if the "
             "recipe is gone",
-        ]
+        )
 
     with_provenance = recorded_source(document) is not None
     command = regenerate_command(source, flat_file, roots, with_provenance)
     try:
         current = resolve_quietly(source, roots, with_provenance)
     except RecipeError as error:
-        details = [f"  {line}" for d in error.diagnostics for line in d.format().splitlines()]
+        details = indented(error.diagnostics)
         if sibling is None and type(error) is RecipeNotFoundError:
-            return [
-                f"{flat_file}: its source recipe {source!r} (from provenance.recipe) was not found",
-                *details,
-            ]
-        return [
-            f"{flat_file}: its source {source} does not resolve:",
+            message = f"its source recipe {source!r} (from provenance.recipe) was not found"
+            return problem("flat-source-not-found", message, *details)
+        return problem(
+            "flat-source-invalid",
+            f"its source {source} does not resolve:",
             *details,
-            f"  fix {source}, then regenerate with: {command}",
-        ]
+            f"fix {source}, then regenerate with: {command}",
+        )
 
     if committed is None:
-        return [
-            f"{flat_file}: is not a valid flat recipe:",
-            *(f"  {line}" for problem in committed_problems for line in problem.splitlines()),
-            f"  regenerate it with: {command}",
-        ]
+        return problem(
+            "flat-invalid",
+            "is not a valid flat recipe:",
+            *indented(committed_problems),
+            f"regenerate it with: {command}",
+        )
 
     changes = list(differences(comparable(committed), comparable(current)))
     if not changes:
-        return []
+        return Result(flat_file)
     old, new = committed["fingerprint"], current["fingerprint"]
     fingerprint_line = (
-        f"  fingerprint: committed {old}, {source} now resolves to {new}"
+        f"fingerprint: committed {old}, {source} now resolves to {new}"
         if old != new
-        else f"  fingerprint: unchanged ({old}); only fields outside it differ"
+        else f"fingerprint: unchanged ({old}); only fields outside it differ"
     )
-    shown = [f"  {line}" for line in changes if not line.startswith("changed /fingerprint:")][
-        :MAX_DIFFERENCES_SHOWN
-    ]
+    shown = [line for line in changes if not line.startswith("changed /fingerprint:")]
+    shown = shown[:MAX_DIFFERENCES_SHOWN]
     hidden = len(changes) - len(shown) - (old != new)
-    report = [f"{flat_file}: out of date with its source {source}", fingerprint_line, *shown]
+    details = [fingerprint_line, *shown]
     if hidden > 0:
-        report.append(f"  ... and {hidden} more difference(s)")
-    report.append(f"  regenerate it with: {command}")
-    return report
+        details.append(f"... and {hidden} more difference(s)")
+    details.append(f"regenerate it with: {command}")
+    return problem("flat-stale", f"out of date with its source {source}", *details)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m qrecipe.hooks.check_flat",
-        description="Check that committed *.flat.json files equal what their source recipes "
-        "resolve to today.",
-        epilog="Without FILE arguments, every *.flat.json tracked by git is checked.",
-    )
-    parser.add_argument("files", nargs="*", metavar="FILE", help="flat recipe (*.flat.json)")
-    parser.add_argument(
-        "--path",
-        metavar="DIR",
-        action="append",
-        default=[],
-        help="extra search root for recipe and snippet names (repeatable), as for qrecipe",
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Check the flat files named in ``argv`` (or all tracked ones); returns the exit status."""
-    args = build_parser().parse_args(argv)
-    for root in args.path:
-        if not Path(root).is_dir():
-            print(f"qrecipe: error: --path {root!r} is not a directory", file=sys.stderr)
-            return EXIT_USAGE
-    files = [name for name in args.files if name.endswith(FLAT_SUFFIX)]
-    if not args.files:
-        try:
-            files = tracked_flat_files()
-        except (OSError, subprocess.CalledProcessError):
-            print(
-                "qrecipe: error: not in a git repository; name the *.flat.json files to check",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-    stale = 0
-    for flat_file in files:
-        report = check_flat_file(flat_file, args.path)
-        if report:
-            stale += 1
-            print("\n".join(report))
-    if stale:
-        print(f"{stale} of {len(files)} flat recipe file(s) need attention")
-    return EXIT_STALE if stale else EXIT_OK
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def indented(diagnostics: Sequence[Diagnostic]) -> list[str]:
+    """Diagnostics of another file, as detail lines one level deeper."""
+    return [f"  {line}" for d in diagnostics for line in d.format().splitlines()]
