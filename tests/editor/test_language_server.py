@@ -20,6 +20,7 @@ import pytest
 from lsp_client import LanguageServer
 
 import qrecipe
+from helpers import BAD_RECIPE, QUANT_CFG_HEAD
 from qrecipe.schema import load_schema, schema_text
 
 pytestmark = pytest.mark.slow
@@ -56,20 +57,16 @@ ENTRY_SNIPPETS = {
     for snippet in load_schema("recipe")["$defs"]["quant_cfg_entry"]["defaultSnippets"]
 }
 
-RECIPE_HEAD = "metadata:\n  recipe_type: ptq\nquantize:\n  quant_cfg:\n"
 
-NEW_ENTRY = RECIPE_HEAD + "    - quantizer_name: '*'\n      enable: false\n    - q<|>\n"
+NEW_ENTRY = QUANT_CFG_HEAD + "    - quantizer_name: '*'\n      enable: false\n    - q<|>\n"
 
-INSIDE_CFG = RECIPE_HEAD + "    - quantizer_name: '*weight_quantizer'\n      cfg:\n        <|>\n"
+INSIDE_CFG = QUANT_CFG_HEAD + "    - quantizer_name: '*weight_quantizer'\n      cfg:\n        <|>\n"
 
 # Line 6 (0-based) holds the bad number format at column 18, line 7 the misspelt key.
-MISTAKES = (
-    RECIPE_HEAD + "    - quantizer_name: '*weight_quantizer'\n"
-    "      cfg:\n        num_bits: e4m3x\n        axiss: 0\n"
-)
+MISTAKES = BAD_RECIPE
 
 VALID = (
-    RECIPE_HEAD + "    - quantizer_name: '*'\n      enable: false\n"
+    QUANT_CFG_HEAD + "    - quantizer_name: '*'\n      enable: false\n"
     "    - quantizer_name: '*weight_quantizer'\n      cfg:\n        num_bits: e4m3\n"
 )
 
