@@ -32,7 +32,8 @@ def schema_text(name: str) -> str:
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """Schema ``name`` parsed as a dict (shared; do not mutate)."""
-    return json.loads(schema_text(name))
+    schema: dict[str, Any] = json.loads(schema_text(name))
+    return schema
 
 
 def schema_id(name: str) -> str:
