@@ -96,7 +96,6 @@ def sorted_keys(mapping: dict[str, Any]) -> list[str]:
 
 def pretty_json(value: Any, indent: int = 2) -> str:
     """Indented JSON with RFC 8785 key order and number formatting, ending in a newline."""
-    lines: list[str] = []
 
     def write(node: Any, level: int) -> str:
         pad = " " * (indent * (level + 1))
@@ -115,8 +114,7 @@ def pretty_json(value: Any, indent: int = 2) -> str:
             return "[\n" + ",\n".join(pad + write(v, level + 1) for v in node) + "\n" + end + "]"
         return canonical_bytes(node).decode()
 
-    lines.append(write(value, 0))
-    return "\n".join(lines) + "\n"
+    return write(value, 0) + "\n"
 
 
 def semantic_content(flat: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from .schemacheck import schema_diagnostics, show
 from .yamlio import join_pointer
 
 _EXMY = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
-_ENTRY_KEYS = ("quantizer_name", "parent_class", "enable", "cfg")
 
 
 def exmy(value: Any) -> Any:
