@@ -29,7 +29,7 @@ demo: $(DEMO_STAMP)
 	$(PY) -m qrecipe.demo
 
 ## test: lint, the Python suite, and the JavaScript package's suite
-test: lint pytest jstest
+test: lint pytest jstest playgroundtest
 
 lint: $(STAMP)
 	$(PY) -m ruff format --check .
@@ -42,6 +42,16 @@ pytest: $(STAMP)
 
 jstest: $(STAMP)
 	cd js && npm ci --no-audit --no-fund && QRECIPE_PYTHON="$(CURDIR)/$(PY)" npm test
+
+## playgroundtest: build the site and drive its recipe playground page in headless Chromium
+.PHONY: playgroundtest chromium
+playgroundtest: docs chromium
+	cd playground && QRECIPE_SITE="$(CURDIR)/site" QRECIPE_PYTHON="$(CURDIR)/$(PY)" npm test
+
+## chromium: Debian's Chromium for the page tests (installed with apt-get when missing)
+chromium:
+	command -v chromium >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 format: $(STAMP)
 	$(PY) -m ruff format .

@@ -111,7 +111,7 @@ class Playground {
     this.copyFingerprintButton = h(
       'button.qp-button',
       { type: 'button', onclick: (e) => copyText(this.fingerprint.textContent, e.target) },
-      'Copy',
+      'Copy fingerprint',
     );
     this.root.replaceChildren(
       h('div.qp-toolbar', {}, this.picker, this.shareButton, this.status),
@@ -144,11 +144,10 @@ class Playground {
           h(
             'div.qp-flat-head',
             {},
-            h('span', {}, 'Fingerprint '),
-            this.fingerprint,
-            this.copyFingerprintButton,
-            this.copyFlatButton,
+            h('strong', {}, 'Flat form'),
+            h('span.qp-flat-buttons', {}, this.copyFingerprintButton, this.copyFlatButton),
           ),
+          h('p.qp-fingerprint-line', {}, 'fingerprint ', this.fingerprint),
           this.flatOutput,
         ),
       ),
@@ -257,7 +256,7 @@ class Playground {
     this.editor.setModel(model);
     model.pushEditOperations([], [{ range: model.getFullModelRange(), text: recipe.text }], () => null);
     this.picker.value = '';
-    this.description.textContent = `${recipe.name}: ${recipe.description}`;
+    this.description.textContent = `Opened the built-in recipe ${recipe.name}: ${recipe.description}`;
     this.activate(RECIPE_TAB);
     this.editor.setPosition({ lineNumber: 1, column: 1 });
     this.editor.revealLine(1);

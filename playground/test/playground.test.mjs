@@ -314,7 +314,7 @@ describe('the playground page', () => {
       const cli = qrecipe(['fingerprint', name]);
       assert.equal(cli.status, 0, cli.stderr);
       assert.equal(await page.$eval('.qp-fingerprint', (element) => element.textContent), cli.stdout.trim(), name);
-      assert.match(await page.$eval('.qp-description', (element) => element.textContent), new RegExp(`^${name}: `));
+      assert.match(await page.$eval('.qp-description', (element) => element.textContent), new RegExp(`^Opened the built-in recipe ${name}: `));
     }
     await screenshot(page, '4-builtin');
     await page.close();
