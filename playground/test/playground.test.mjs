@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -151,7 +152,7 @@ before(async () => {
     executablePath: findChromium(),
     headless: true,
     // CI runs as root, where Chromium's sandbox cannot start.
-    args: ['--no-sandbox', '--disable-gpu', '--allow-file-access-from-files'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
 });
 
@@ -380,6 +381,38 @@ describe('the playground page', () => {
     assert.deepEqual(opened.record.errors, []);
     await context.close();
     await page.close();
+  });
+
+  test('served by a static web server it works the same, in the dark scheme too', async () => {
+    const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+    const server = http.createServer((request, response) => {
+      const relative = decodeURIComponent(new URL(request.url, 'http://localhost').pathname).replace(/\/$/, '/index.html');
+      const file = path.join(SITE, path.normalize(relative));
+      if (!file.startsWith(SITE) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+        response.writeHead(404).end();
+        return;
+      }
+      response.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
+      response.end(fs.readFileSync(file));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const origin = `http://127.0.0.1:${server.address().port}`;
+      const { page, record } = await openPage(`${origin}/playground/`);
+      const state = await inspect(page);
+      assert.equal(state.fingerprint, JSON.parse(qrecipe(['resolve', DEFAULT_RECIPE]).stdout).fingerprint);
+      assert.deepEqual(record.requests.filter((url) => !url.startsWith(origin) && !/^(data|blob):/.test(url)), []);
+      // The site's light/dark toggle switches the editor's theme as well.
+      await page.click('label[for="__palette_1"]');
+      await page.waitForSelector('.qp-editor .monaco-editor.vs-dark');
+      await pasteInto(page, 'metadata:\n  recipe_typ: ptq\n');
+      await page.waitForSelector('.qp-editor .squiggly-error');
+      await screenshot(page, '6-http-dark');
+      assert.deepEqual(record.errors, []);
+      await page.close();
+    } finally {
+      server.close();
+    }
   });
 
   test('a damaged link says so and opens the default recipe', async () => {
