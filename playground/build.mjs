@@ -25,9 +25,11 @@ const JS_PACKAGE = path.join(REPO, 'js');
 function parseArguments(argv) {
   const options = { outdir: path.join(HERE, 'dist'), metafile: false };
   for (let i = 0; i < argv.length; i += 1) {
-    if (argv[i] === '--outdir' && i + 1 < argv.length) options.outdir = path.resolve(argv[(i += 1)]);
+    if (argv[i] === '--outdir' && i + 1 < argv.length)
+      options.outdir = path.resolve(argv[(i += 1)]);
     else if (argv[i] === '--metafile') options.metafile = true;
-    else throw new Error(`usage: node build.mjs [--outdir DIR] [--metafile]; unexpected ${argv[i]}`);
+    else
+      throw new Error(`usage: node build.mjs [--outdir DIR] [--metafile]; unexpected ${argv[i]}`);
   }
   return options;
 }
@@ -45,10 +47,15 @@ function copyPackageAssets() {
 const withoutPrettier = {
   name: 'without-prettier',
   setup(build) {
-    build.onResolve({ filter: /^prettier(\/|$)/ }, (args) => ({ path: args.path, namespace: 'no-prettier' }));
+    build.onResolve({ filter: /^prettier(\/|$)/ }, (args) => ({
+      path: args.path,
+      namespace: 'no-prettier',
+    }));
     build.onLoad({ filter: /.*/, namespace: 'no-prettier' }, () => ({
       contents:
-        'export function format() { throw new Error("formatting is not part of the playground"); }\n',
+        'export function format() {\n' +
+        '  throw new Error("formatting is not part of the playground");\n' +
+        '}\n',
       loader: 'js',
     }));
   },
@@ -86,7 +93,10 @@ async function buildPage(workerCode, outdir) {
   const workerModule = {
     name: 'embedded-worker',
     setup(build) {
-      build.onResolve({ filter: /^embedded:yaml-worker$/ }, () => ({ path: 'yaml-worker', namespace: 'embedded' }));
+      build.onResolve({ filter: /^embedded:yaml-worker$/ }, () => ({
+        path: 'yaml-worker',
+        namespace: 'embedded',
+      }));
       build.onLoad({ filter: /.*/, namespace: 'embedded' }, () => ({
         contents: `export default ${JSON.stringify(workerCode)};\n`,
         loader: 'js',
@@ -104,6 +114,8 @@ async function buildPage(workerCode, outdir) {
   });
 }
 
+const kib = (bytes) => (bytes / 1024).toFixed(0);
+
 function sizeOf(file) {
   const bytes = fs.readFileSync(file);
   return { bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
@@ -117,17 +129,21 @@ async function main() {
   const worker = await buildWorker();
   const page = await buildPage(worker.code, options.outdir);
   const sizes = {};
-  for (const name of ['playground.js', 'playground.css']) sizes[name] = sizeOf(path.join(options.outdir, name));
+  for (const name of ['playground.js', 'playground.css'])
+    sizes[name] = sizeOf(path.join(options.outdir, name));
   sizes['of which the embedded worker'] = {
     bytes: Buffer.byteLength(worker.code),
     gzip: gzipSync(worker.code, { level: 9 }).length,
   };
   if (options.metafile) {
     fs.writeFileSync(path.join(options.outdir, 'meta.page.json'), JSON.stringify(page.metafile));
-    fs.writeFileSync(path.join(options.outdir, 'meta.worker.json'), JSON.stringify(worker.metafile));
+    fs.writeFileSync(
+      path.join(options.outdir, 'meta.worker.json'),
+      JSON.stringify(worker.metafile),
+    );
   }
   const lines = Object.entries(sizes).map(
-    ([name, size]) => `  ${name}: ${(size.bytes / 1024).toFixed(0)} KiB (${(size.gzip / 1024).toFixed(0)} KiB gzip)`,
+    ([name, size]) => `  ${name}: ${kib(size.bytes)} KiB (${kib(size.gzip)} KiB gzip)`,
   );
   console.log(`playground built into ${options.outdir}\n${lines.join('\n')}`);
 }

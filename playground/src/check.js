@@ -2,10 +2,17 @@
 //   qrecipe validate --path snippets recipe.yaml snippets/NAME.yaml ...
 //   qrecipe resolve --path snippets recipe.yaml
 // would in a directory holding the recipe and one file per snippet tab (without `--path` while
-// there are no snippets: the command line refuses a search root that does not exist). Nothing here touches
-// the page, so the same module runs under Node in the tests.
+// there are no snippets: the command line refuses a search root that does not exist). Nothing
+// here touches the page.
 
-import { RecipeError, listRecipes, memoryHost, prettyJson, resolve, validateTarget } from 'qrecipe/core';
+import {
+  RecipeError,
+  listRecipes,
+  memoryHost,
+  prettyJson,
+  resolve,
+  validateTarget,
+} from 'qrecipe/core';
 import { builtinRecipes } from 'qrecipe/recipes/bundle.js';
 
 export const RECIPE_FILE = 'recipe.yaml';
@@ -22,10 +29,14 @@ const SNIPPET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*
  * @returns {{name: string} | {error: string}}
  */
 export function snippetName(typed) {
-  const name = String(typed).trim().replace(/\.ya?ml$/, '');
+  const name = String(typed)
+    .trim()
+    .replace(/\.ya?ml$/, '');
   if (!name) return { error: 'give the snippet a name, e.g. my/fp8' };
   if (!SNIPPET_NAME.test(name)) {
-    return { error: `"${name}" is not a snippet name: use letters, digits, _ . - and / between parts` };
+    return {
+      error: `"${name}" is not a snippet name: use letters, digits, _ . - and / between parts`,
+    };
   }
   return { name };
 }
@@ -38,11 +49,11 @@ export function snippetFile(name) {
 /**
  * Which tab a diagnostic's file label points at: `recipe.yaml` is the recipe, a snippet is
  * named `snippets/NAME.yaml` when checked itself and `snippets:NAME.yaml` when imported.
- * @returns {string|null} "recipe", a snippet name, or null (a built-in or unknown file)
+ * @returns {string|null} RECIPE_FILE, a snippet name, or null (a built-in or unknown file)
  */
 export function tabOfFile(file) {
   if (typeof file !== 'string') return null;
-  if (file === RECIPE_FILE) return 'recipe';
+  if (file === RECIPE_FILE) return RECIPE_FILE;
   for (const prefix of [`${SNIPPET_DIR}/`, `${SNIPPET_DIR}:`]) {
     if (file.startsWith(prefix)) return file.slice(prefix.length).replace(/\.ya?ml$/, '');
   }
@@ -57,7 +68,11 @@ function searchPath(snippets) {
 /** The command line that checks the same files the same way. */
 export function equivalentCommand(snippets) {
   const targets = [RECIPE_FILE, ...snippets.map((snippet) => snippetFile(snippet.name))];
-  return ['qrecipe validate', ...searchPath(snippets).map((dir) => `--path ${dir}`), ...targets].join(' ');
+  return [
+    'qrecipe validate',
+    ...searchPath(snippets).map((dir) => `--path ${dir}`),
+    ...targets,
+  ].join(' ');
 }
 
 /** The built-in recipes: [{name, description, text}], sorted by name. */
@@ -84,7 +99,8 @@ export function builtinRecipeList() {
  */
 export function checkSession(session) {
   const files = { [`${WORK_DIR}/${RECIPE_FILE}`]: session.recipe };
-  for (const snippet of session.snippets) files[`${WORK_DIR}/${snippetFile(snippet.name)}`] = snippet.text;
+  for (const snippet of session.snippets)
+    files[`${WORK_DIR}/${snippetFile(snippet.name)}`] = snippet.text;
   const notices = [];
   const options = {
     host: memoryHost({ files, cwd: WORK_DIR, builtin: builtinRecipes }),

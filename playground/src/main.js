@@ -18,7 +18,8 @@ import { decodeSession, encodeSession } from './share.js';
 
 const DEFAULT_RECIPE = 'general/ptq/fp8_default-kv_fp8';
 const CHECK_DELAY_MS = 250;
-const RECIPE_TAB = 'recipe';
+// The recipe's tab is named by its file: no snippet name ends in .yaml.
+const RECIPE_TAB = RECIPE_FILE;
 const NEW_SNIPPET_TEXT = (name) =>
   `# A snippet: list it under the recipe's imports as  ${name.split('/').pop()}: ${name}\n` +
   'num_bits: e4m3\naxis:\n';
@@ -29,8 +30,9 @@ function h(tag, attributes = {}, ...children) {
   const element = document.createElement(name);
   if (classes.length) element.className = classes.join(' ');
   for (const [key, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined) continue;
     if (key.startsWith('on')) element.addEventListener(key.slice(2), value);
-    else if (value !== null && value !== undefined) element.setAttribute(key, value);
+    else element.setAttribute(key, value);
   }
   element.append(...children.filter((child) => child !== null && child !== undefined));
   return element;
@@ -54,6 +56,31 @@ async function copyText(text, button) {
   setTimeout(() => {
     button.textContent = label;
   }, 1500);
+}
+
+function samePlace(a, b) {
+  return a.line === b.line && a.column === b.column && a.message === b.message;
+}
+
+/** One entry of the problem list, worded as `qrecipe validate` prints it. */
+function problemItem(diagnostic, reveal) {
+  const [first, ...more] = diagnostic.format().split('\n');
+  return h(
+    'li.qp-problem',
+    {
+      'data-file': diagnostic.file,
+      'data-line': diagnostic.line ?? '',
+      'data-column': diagnostic.column ?? '',
+      'data-code': diagnostic.code,
+    },
+    h(
+      'button.qp-problem-location',
+      { type: 'button', onclick: reveal, disabled: reveal ? null : '' },
+      first,
+    ),
+    h('span.qp-code', {}, diagnostic.code),
+    ...more.map((line) => h('div.qp-problem-more', {}, line.trim())),
+  );
 }
 
 class Playground {
@@ -80,16 +107,31 @@ class Playground {
     for (const recipe of this.builtins) {
       const group = recipe.name.split('/').slice(0, -1).join('/');
       if (!groups.has(group)) groups.set(group, h('optgroup', { label: group }));
-      groups.get(group).append(h('option', { value: recipe.name, title: recipe.description }, recipe.name.split('/').pop()));
+      groups
+        .get(group)
+        .append(
+          h(
+            'option',
+            { value: recipe.name, title: recipe.description },
+            recipe.name.split('/').pop(),
+          ),
+        );
     }
     this.picker = h(
       'select.qp-picker',
-      { 'aria-label': 'Open a built-in recipe', onchange: () => this.openBuiltin(this.picker.value) },
+      {
+        'aria-label': 'Open a built-in recipe',
+        onchange: () => this.openBuiltin(this.picker.value),
+      },
       h('option', { value: '' }, 'Open a built-in recipe…'),
       ...groups.values(),
     );
     this.description = h('p.qp-description');
-    this.shareButton = h('button.qp-button.qp-share', { type: 'button', onclick: () => this.share() }, 'Copy share link');
+    this.shareButton = h(
+      'button.qp-button.qp-share',
+      { type: 'button', onclick: () => this.share() },
+      'Copy share link',
+    );
     this.status = h('span.qp-status', { role: 'status' });
     this.tabBar = h('div.qp-tabs', { role: 'tablist' });
     this.snippetInput = h('input.qp-snippet-name', {
@@ -107,7 +149,11 @@ class Playground {
     this.command = h('code.qp-command');
     this.fingerprint = h('code.qp-fingerprint');
     this.flatOutput = h('pre.qp-flat', { tabindex: '0', 'aria-label': 'Flat recipe' });
-    this.copyFlatButton = h('button.qp-button', { type: 'button', onclick: (e) => this.copyFlat(e.target) }, 'Copy JSON');
+    this.copyFlatButton = h(
+      'button.qp-button',
+      { type: 'button', onclick: (e) => this.copyFlat(e.target) },
+      'Copy JSON',
+    );
     this.copyFingerprintButton = h(
       'button.qp-button',
       { type: 'button', onclick: (e) => copyText(this.fingerprint.textContent, e.target) },
@@ -130,12 +176,21 @@ class Playground {
               'span.qp-add',
               {},
               this.snippetInput,
-              h('button.qp-button', { type: 'button', onclick: () => this.addSnippetFromInput() }, 'Add snippet'),
+              h(
+                'button.qp-button',
+                { type: 'button', onclick: () => this.addSnippetFromInput() },
+                'Add snippet',
+              ),
             ),
           ),
           this.snippetError,
           this.editorElement,
-          h('div.qp-problem-head', {}, this.problemSummary, h('p.qp-command-line', {}, 'Same as ', this.command)),
+          h(
+            'div.qp-problem-head',
+            {},
+            this.problemSummary,
+            h('p.qp-command-line', {}, 'Same as ', this.command),
+          ),
           this.problemList,
         ),
         h(
@@ -174,7 +229,11 @@ class Playground {
         if (tab.id === RECIPE_TAB) return button;
         const close = h(
           'button.qp-tab-close',
-          { type: 'button', 'aria-label': `Remove snippet ${tab.id}`, onclick: () => this.removeSnippet(tab.id) },
+          {
+            type: 'button',
+            'aria-label': `Remove snippet ${tab.id}`,
+            onclick: () => this.removeSnippet(tab.id),
+          },
           '×',
         );
         return h('span.qp-tab-group', { 'data-selected': String(selected) }, button, close);
@@ -232,7 +291,9 @@ class Playground {
   session() {
     return {
       recipe: this.tab(RECIPE_TAB).model.getValue(),
-      snippets: this.tabs.filter((tab) => tab.id !== RECIPE_TAB).map((tab) => ({ name: tab.id, text: tab.model.getValue() })),
+      snippets: this.tabs
+        .filter((tab) => tab.id !== RECIPE_TAB)
+        .map((tab) => ({ name: tab.id, text: tab.model.getValue() })),
       open: this.active === RECIPE_TAB ? null : this.active,
     };
   }
@@ -254,9 +315,15 @@ class Playground {
     const model = this.tab(RECIPE_TAB).model;
     // An edit, not a new text, so that undo brings the previous recipe back.
     this.editor.setModel(model);
-    model.pushEditOperations([], [{ range: model.getFullModelRange(), text: recipe.text }], () => null);
+    model.pushEditOperations(
+      [],
+      [{ range: model.getFullModelRange(), text: recipe.text }],
+      () => null,
+    );
     this.picker.value = '';
-    this.description.textContent = `Opened the built-in recipe ${recipe.name}: ${recipe.description}`;
+    this.description.textContent = `Opened the built-in recipe ${recipe.name}: ${
+      recipe.description
+    }`;
     this.activate(RECIPE_TAB);
     this.editor.setPosition({ lineNumber: 1, column: 1 });
     this.editor.revealLine(1);
@@ -286,51 +353,31 @@ class Playground {
   }
 
   showProblems(outcome, session) {
+    // Markers per tab; a snippet's problem found both by checking it and through the recipe's
+    // import is listed twice (as by the command line) but marked once.
     const byTab = new Map(this.tabs.map((tab) => [tab.id, []]));
     const items = [];
-    let count = 0;
-    for (const result of outcome.results) {
-      for (const diagnostic of result.diagnostics) {
-        count += 1;
-        const tabId = tabOfFile(diagnostic.file);
-        const seen = byTab.get(tabId);
-        if (seen && !seen.some((d) => d.line === diagnostic.line && d.column === diagnostic.column && d.message === diagnostic.message)) {
-          seen.push(diagnostic);
-        }
-        const [first, ...rest] = diagnostic.format().split('\n');
-        items.push(
-          h(
-            'li.qp-problem',
-            {
-              'data-file': diagnostic.file,
-              'data-line': diagnostic.line ?? '',
-              'data-column': diagnostic.column ?? '',
-              'data-code': diagnostic.code,
-            },
-            h(
-              'button.qp-problem-location',
-              { type: 'button', onclick: () => this.reveal(tabId, diagnostic.line, diagnostic.column), disabled: byTab.has(tabId) ? null : '' },
-              first,
-            ),
-            h('span.qp-code', {}, diagnostic.code),
-            ...rest.map((line) => h('div.qp-problem-more', {}, line.trim())),
-          ),
-        );
-      }
+    for (const diagnostic of outcome.results.flatMap((result) => result.diagnostics)) {
+      const tabId = tabOfFile(diagnostic.file);
+      const marked = byTab.get(tabId);
+      if (marked && !marked.some((other) => samePlace(other, diagnostic))) marked.push(diagnostic);
+      const reveal = marked ? () => this.reveal(tabId, diagnostic.line, diagnostic.column) : null;
+      items.push(problemItem(diagnostic, reveal));
     }
     for (const notice of outcome.notices) items.push(h('li.qp-notice', {}, `notice: ${notice}`));
-    for (const tab of this.tabs) showDiagnostics(tab.model, byTab.get(tab.id));
-    const files = outcome.results.filter((result) => result.diagnostics.length).length;
+    for (const tab of this.tabs) {
+      showDiagnostics(tab.model, byTab.get(tab.id));
+      const button = this.tabBar.querySelector(`[data-tab="${CSS.escape(tab.id)}"]`);
+      button?.classList.toggle('qp-tab-bad', byTab.get(tab.id).length > 0);
+    }
+    const checked = outcome.results.length;
+    const failed = outcome.results.filter((result) => result.diagnostics.length).length;
+    const count = outcome.results.reduce((sum, result) => sum + result.diagnostics.length, 0);
     this.problemSummary.textContent = count
-      ? `${count} problem(s) in ${files} of ${outcome.results.length} file(s)`
-      : `No problems in ${outcome.results.length} file(s)`;
-    this.problemSummary.dataset.count = String(count);
+      ? `${count} problem(s) in ${failed} of ${checked} file(s)`
+      : `No problems in ${checked} file(s)`;
     this.command.textContent = equivalentCommand(session.snippets);
     this.problemList.replaceChildren(...items);
-    for (const tab of this.tabs) {
-      const button = this.tabBar.querySelector(`[data-tab="${CSS.escape(tab.id)}"]`);
-      if (button) button.classList.toggle('qp-tab-bad', byTab.get(tab.id).length > 0);
-    }
   }
 
   showFlat(outcome) {
@@ -385,7 +432,8 @@ class Playground {
     } else {
       this.openBuiltin(DEFAULT_RECIPE);
     }
-    if (failure) this.description.textContent = `Could not open the shared recipe: ${failure.message}.`;
+    if (failure)
+      this.description.textContent = `Could not open the shared recipe: ${failure.message}.`;
     this.check();
     window.addEventListener('hashchange', () => this.followLink());
   }

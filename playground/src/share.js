@@ -34,7 +34,10 @@ export async function encodeSession(session) {
     snippets: session.snippets.map((snippet) => [snippet.name, snippet.text]),
     open: session.open ?? null,
   });
-  const compressed = await transform(new TextEncoder().encode(json), new CompressionStream('deflate-raw'));
+  const compressed = await transform(
+    new TextEncoder().encode(json),
+    new CompressionStream('deflate-raw'),
+  );
   return PREFIX + toBase64Url(compressed);
 }
 
@@ -51,7 +54,10 @@ export async function decodeSession(fragment) {
   if (!text.startsWith(PREFIX)) return null;
   let data;
   try {
-    const bytes = await transform(fromBase64Url(text.slice(PREFIX.length)), new DecompressionStream('deflate-raw'));
+    const bytes = await transform(
+      fromBase64Url(text.slice(PREFIX.length)),
+      new DecompressionStream('deflate-raw'),
+    );
     data = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     throw new Error('the link is damaged (cut short or changed): its recipe cannot be read');

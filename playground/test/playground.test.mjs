@@ -36,7 +36,10 @@ function findChromium() {
   const candidates = process.env.CHROMIUM ? [process.env.CHROMIUM] : CHROMIUM_CANDIDATES;
   const found = candidates.find((candidate) => fs.existsSync(candidate));
   if (!found) {
-    throw new Error(`no Chromium at ${candidates.join(' or ')}: install Debian's package (apt-get install -y chromium)`);
+    throw new Error(
+      `no Chromium at ${candidates.join(' or ')}: ` +
+        "install Debian's package (apt-get install -y chromium)",
+    );
   }
   return found;
 }
@@ -84,7 +87,8 @@ async function openPage(url = PAGE_URL, { context = null } = {}) {
   const record = { requests: [], errors: [] };
   page.on('request', (request) => record.requests.push(request.url()));
   page.on('pageerror', (error) => {
-    if (/assets\/playground\//.test(error.stack || '') || !/search/.test(error.message)) record.errors.push(error.message);
+    if (/assets\/playground\//.test(error.stack || '') || !/search/.test(error.message))
+      record.errors.push(error.message);
   });
   page.on('console', (message) => {
     if (message.type() === 'error' && !/search_index|ERR_FILE_NOT_FOUND/.test(message.text())) {
@@ -122,7 +126,9 @@ async function pasteInto(page, text) {
     (area, pasted) => {
       const data = new DataTransfer();
       data.setData('text/plain', pasted);
-      area.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+      area.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
     },
     text,
   );
@@ -162,34 +168,58 @@ after(async () => {
 });
 
 describe('the playground page', () => {
-  test('opens on a built-in recipe, resolved as by qrecipe resolve, and loads nothing from elsewhere', async () => {
+  test('opens on a built-in recipe, resolved, and loads nothing from elsewhere', async () => {
     const { page, record } = await openPage();
     const state = await inspect(page);
-    const builtinText = fs.readFileSync(path.join(REPO, 'src', 'qrecipe', 'recipes', `${DEFAULT_RECIPE}.yaml`), 'utf8');
+    const builtinText = fs.readFileSync(
+      path.join(REPO, 'src', 'qrecipe', 'recipes', `${DEFAULT_RECIPE}.yaml`),
+      'utf8',
+    );
     assert.equal(state.session.recipe, builtinText);
     assert.deepEqual(state.session.snippets, []);
     const resolved = qrecipe(['resolve', DEFAULT_RECIPE]);
     assert.equal(resolved.status, 0, resolved.stderr);
     assert.equal(state.flatText, resolved.stdout);
     assert.equal(await page.$eval('.qp-flat', (element) => element.textContent), resolved.stdout);
-    assert.equal(await page.$eval('.qp-fingerprint', (element) => element.textContent), JSON.parse(resolved.stdout).fingerprint);
-    assert.match(await page.$eval('.qp-summary', (element) => element.textContent), /^No problems in 1 file\(s\)$/);
+    assert.equal(
+      await page.$eval('.qp-fingerprint', (element) => element.textContent),
+      JSON.parse(resolved.stdout).fingerprint,
+    );
+    assert.match(
+      await page.$eval('.qp-summary', (element) => element.textContent),
+      /^No problems in 1 file\(s\)$/,
+    );
     assert.deepEqual(record.errors, []);
 
     // Everything comes from the built site (or from the page itself): no CDN, no server.
-    const outside = record.requests.filter((url) => !/^(data|blob):/.test(url) && !url.startsWith(pathToFileURL(SITE).href));
+    const outside = record.requests.filter(
+      (url) => !/^(data|blob):/.test(url) && !url.startsWith(pathToFileURL(SITE).href),
+    );
     assert.deepEqual(outside, []);
-    const files = [...new Set(record.requests.filter((url) => url.startsWith('file:')))].map((url) => fileURLToPath(url.split('#')[0]));
-    const sizes = Object.fromEntries(files.filter((file) => fs.existsSync(file)).map((file) => [path.relative(SITE, file), fs.statSync(file).size]));
+    const files = [...new Set(record.requests.filter((url) => url.startsWith('file:')))].map(
+      (url) => fileURLToPath(url.split('#')[0]),
+    );
+    const sizes = Object.fromEntries(
+      files
+        .filter((file) => fs.existsSync(file))
+        .map((file) => [path.relative(SITE, file), fs.statSync(file).size]),
+    );
     const total = Object.values(sizes).reduce((sum, size) => sum + size, 0);
-    fs.writeFileSync(path.join(ARTIFACTS, 'page-size.json'), `${JSON.stringify({ total, files: sizes }, null, 2)}\n`);
-    console.log(`playground page: ${files.length} files, ${(total / 1024 / 1024).toFixed(2)} MiB in all`);
-    assert.ok(sizes['assets/playground/playground.js'] > 0 && sizes['assets/playground/playground.css'] > 0);
+    fs.writeFileSync(
+      path.join(ARTIFACTS, 'page-size.json'),
+      `${JSON.stringify({ total, files: sizes }, null, 2)}\n`,
+    );
+    console.log(
+      `playground page: ${files.length} files, ${(total / 1024 / 1024).toFixed(2)} MiB in all`,
+    );
+    assert.ok(
+      sizes['assets/playground/playground.js'] > 0 && sizes['assets/playground/playground.css'] > 0,
+    );
     await screenshot(page, '1-opened');
     await page.close();
   });
 
-  test('a misspelt key is reported at its line with the did-you-mean hint, as by qrecipe validate', async () => {
+  test('a misspelt key: its line and did-you-mean hint, as qrecipe validate says', async () => {
     const { page } = await openPage();
     const recipe = [
       'imports:',
@@ -216,21 +246,29 @@ describe('the playground page', () => {
     assert.equal(state.session.recipe, `${recipe}      enabel: false`);
 
     const problems = await page.$$eval('.qp-problem', (items) =>
-      items.map((item) => ({ line: item.dataset.line, column: item.dataset.column, code: item.dataset.code, text: item.innerText })),
+      items.map((item) => ({
+        line: item.dataset.line,
+        column: item.dataset.column,
+        code: item.dataset.code,
+        text: item.innerText,
+      })),
     );
     assert.equal(problems.length, 1, JSON.stringify(problems));
     assert.deepEqual(
       { line: problems[0].line, column: problems[0].column, code: problems[0].code },
       { line: '15', column: '7', code: 'schema' },
     );
-    assert.match(problems[0].text, /recipe\.yaml:15:7: unknown key "enabel" \(at \/quantize\/quant_cfg\/2\/enabel\)/);
+    assert.match(
+      problems[0].text,
+      /recipe\.yaml:15:7: unknown key "enabel" \(at \/quantize\/quant_cfg\/2\/enabel\)/,
+    );
     assert.match(problems[0].text, /hint: did you mean "enable"\?/);
     // In the editor: a marker on that line, drawn as a squiggle.
     assert.deepEqual(
-      state.markers.recipe.map(({ line, column }) => [line, column]),
+      state.markers['recipe.yaml'].map(({ line, column }) => [line, column]),
       [[15, 7]],
     );
-    assert.match(state.markers.recipe[0].message, /did you mean "enable"\?/);
+    assert.match(state.markers['recipe.yaml'][0].message, /did you mean "enable"\?/);
     await page.waitForSelector('.qp-editor .squiggly-error');
     assert.match(await page.$eval('.qp-fingerprint', (element) => element.textContent), /^—$/);
 
@@ -238,18 +276,26 @@ describe('the playground page', () => {
     writeSession(path.join(work, 'typed'), state.session);
     const cli = qrecipe(['validate', '--format', 'json', 'recipe.yaml'], path.join(work, 'typed'));
     assert.equal(cli.status, 1, cli.stderr);
-    assert.deepEqual(state.results, JSON.parse(cli.stdout).results.map(({ file, errors }) => ({ file, errors })));
+    assert.deepEqual(
+      state.results,
+      JSON.parse(cli.stdout).results.map(({ file, errors }) => ({ file, errors })),
+    );
     await screenshot(page, '2-misspelt-key');
 
     // Fixing the key by typing clears the problem and resolves the recipe.
     await page.evaluate(() => {
       const { editor } = window.qrecipePlayground;
-      editor.setSelection({ startLineNumber: 15, startColumn: 7, endLineNumber: 15, endColumn: 13 });
+      editor.setSelection({
+        startLineNumber: 15,
+        startColumn: 7,
+        endLineNumber: 15,
+        endColumn: 13,
+      });
       editor.focus();
     });
     await page.keyboard.type('enable');
     state = await settled(page, state.checks);
-    assert.deepEqual(state.markers.recipe, []);
+    assert.deepEqual(state.markers['recipe.yaml'], []);
     writeSession(path.join(work, 'typed'), state.session);
     const fingerprint = qrecipe(['fingerprint', 'recipe.yaml'], path.join(work, 'typed'));
     assert.equal(fingerprint.status, 0, fingerprint.stderr);
@@ -257,7 +303,7 @@ describe('the playground page', () => {
     await page.close();
   });
 
-  test('completion inside a cfg offers num_bits with its description, and the ready-made entries', async () => {
+  test('completion: num_bits with its description in a cfg, ready-made entries', async () => {
     const { page } = await openPage();
     const recipe = [
       'metadata:',
@@ -273,9 +319,13 @@ describe('the playground page', () => {
     await pasteInto(page, recipe);
     // The cursor is at the end: the empty line inside cfg.
     await pressControl(page, 'Space');
-    await page.waitForSelector('.suggest-widget.visible .monaco-list-row[aria-label*="num_bits"]', { timeout: 15_000 });
+    await page.waitForSelector('.suggest-widget.visible .monaco-list-row[aria-label*="num_bits"]', {
+      timeout: 15_000,
+    });
     await page.keyboard.type('num_b');
-    await page.waitForSelector('.suggest-widget.visible .monaco-list-row.focused[aria-label*="num_bits"]');
+    await page.waitForSelector(
+      '.suggest-widget.visible .monaco-list-row.focused[aria-label*="num_bits"]',
+    );
     // The description from the schema, in the details of the focused item (Ctrl+Space shows them).
     const described = () =>
       /format written ExMy/.test(document.querySelector('.suggest-details')?.textContent || '');
@@ -283,14 +333,21 @@ describe('the playground page', () => {
     await page.waitForFunction(described, { timeout: 10_000 });
     await screenshot(page, '3-completion-num_bits');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => /\n {8}num_bits: ?/.test(window.qrecipePlayground.session().recipe));
+    await page.waitForFunction(() =>
+      /\n {8}num_bits: ?/.test(window.qrecipePlayground.session().recipe),
+    );
 
     // A new quant_cfg entry: the schema's ready-made entries (defaultSnippets) are offered.
     await pasteInto(page, `${recipe}num_bits: e4m3\n    - `);
     await pressControl(page, 'Space');
-    await page.waitForSelector('.suggest-widget.visible .monaco-list-row[aria-label*="FP8 weights"]', { timeout: 15_000 });
+    await page.waitForSelector(
+      '.suggest-widget.visible .monaco-list-row[aria-label*="FP8 weights"]',
+      { timeout: 15_000 },
+    );
     await page.keyboard.type('NVFP4');
-    await page.waitForSelector('.suggest-widget.visible .monaco-list-row.focused[aria-label*="NVFP4 block"]');
+    await page.waitForSelector(
+      '.suggest-widget.visible .monaco-list-row.focused[aria-label*="NVFP4 block"]',
+    );
     await screenshot(page, '3-completion-snippets');
     await page.keyboard.press('Enter');
     const inserted = await page.waitForFunction(
@@ -300,28 +357,41 @@ describe('the playground page', () => {
       },
       { timeout: 5_000 },
     );
-    assert.match(await inserted.jsonValue(), /- quantizer_name: '\*mlp\*weight_quantizer'\n {6}cfg:\n {8}num_bits: e2m1\n {8}block_sizes:\n/);
+    assert.match(
+      await inserted.jsonValue(),
+      /- quantizer_name: '\*mlp\*weight_quantizer'\n {6}cfg:\n {8}num_bits: e2m1\n {8}block_sizes:/,
+    );
     await page.close();
   });
 
-  test('three built-ins opened from the menu have the fingerprints of qrecipe fingerprint', async () => {
+  test('three built-ins from the menu: the fingerprints of qrecipe fingerprint', async () => {
     const { page } = await openPage();
     for (const name of BUILTINS) {
       const before = await inspect(page);
       await page.select('.qp-picker', name);
       const state = await settled(page, before.checks);
-      const text = fs.readFileSync(path.join(REPO, 'src', 'qrecipe', 'recipes', `${name}.yaml`), 'utf8');
+      const text = fs.readFileSync(
+        path.join(REPO, 'src', 'qrecipe', 'recipes', `${name}.yaml`),
+        'utf8',
+      );
       assert.equal(state.session.recipe, text);
       const cli = qrecipe(['fingerprint', name]);
       assert.equal(cli.status, 0, cli.stderr);
-      assert.equal(await page.$eval('.qp-fingerprint', (element) => element.textContent), cli.stdout.trim(), name);
-      assert.match(await page.$eval('.qp-description', (element) => element.textContent), new RegExp(`^Opened the built-in recipe ${name}: `));
+      assert.equal(
+        await page.$eval('.qp-fingerprint', (element) => element.textContent),
+        cli.stdout.trim(),
+        name,
+      );
+      assert.match(
+        await page.$eval('.qp-description', (element) => element.textContent),
+        new RegExp(`^Opened the built-in recipe ${name}: `),
+      );
     }
     await screenshot(page, '4-builtin');
     await page.close();
   });
 
-  test('a snippet tab is imported through the search path, and a shared link brings the session back', async () => {
+  test('a snippet tab on the search path; a shared link brings it all back', async () => {
     const { page } = await openPage();
     await page.type('.qp-snippet-name', 'my/fp8_rows');
     await page.keyboard.press('Enter');
@@ -329,7 +399,7 @@ describe('the playground page', () => {
     let state = await inspect(page);
     await pasteInto(page, 'num_bits: e4m3\naxis: 0\n');
     state = await settled(page, state.checks);
-    await page.click('.qp-tab[data-tab="recipe"]');
+    await page.click('.qp-tab[data-tab="recipe.yaml"]');
     const recipe = [
       'imports:',
       '  rows: my/fp8_rows',
@@ -348,10 +418,20 @@ describe('the playground page', () => {
     ].join('\n');
     await pasteInto(page, recipe);
     state = await settled(page, state.checks);
-    assert.deepEqual(state.session, { recipe, snippets: [{ name: 'my/fp8_rows', text: 'num_bits: e4m3\naxis: 0\n' }], open: null });
-    assert.equal(await page.$eval('.qp-command', (element) => element.textContent), 'qrecipe validate --path snippets recipe.yaml snippets/my/fp8_rows.yaml');
+    assert.deepEqual(state.session, {
+      recipe,
+      snippets: [{ name: 'my/fp8_rows', text: 'num_bits: e4m3\naxis: 0\n' }],
+      open: null,
+    });
+    assert.equal(
+      await page.$eval('.qp-command', (element) => element.textContent),
+      'qrecipe validate --path snippets recipe.yaml snippets/my/fp8_rows.yaml',
+    );
     writeSession(path.join(work, 'shared'), state.session);
-    const cli = qrecipe(['fingerprint', '--path', 'snippets', 'recipe.yaml'], path.join(work, 'shared'));
+    const cli = qrecipe(
+      ['fingerprint', '--path', 'snippets', 'recipe.yaml'],
+      path.join(work, 'shared'),
+    );
     assert.equal(cli.status, 0, cli.stderr);
     assert.equal(state.fingerprint, cli.stdout.trim());
 
@@ -359,10 +439,27 @@ describe('the playground page', () => {
     await page.click('.qp-tab[data-tab="my/fp8_rows"]');
     await pasteInto(page, 'num_bits: e4m3\naxis: 0\nnarow_range: true\n');
     state = await settled(page, state.checks);
-    assert.deepEqual(state.markers['my/fp8_rows'].map(({ line, column }) => [line, column]), [[3, 1]]);
+    assert.deepEqual(
+      state.markers['my/fp8_rows'].map(({ line, column }) => [line, column]),
+      [[3, 1]],
+    );
     writeSession(path.join(work, 'shared'), state.session);
-    const validated = qrecipe(['validate', '--format', 'json', '--path', 'snippets', 'recipe.yaml', 'snippets/my/fp8_rows.yaml'], path.join(work, 'shared'));
-    assert.deepEqual(state.results, JSON.parse(validated.stdout).results.map(({ file, errors }) => ({ file, errors })));
+    const validated = qrecipe(
+      [
+        'validate',
+        '--format',
+        'json',
+        '--path',
+        'snippets',
+        'recipe.yaml',
+        'snippets/my/fp8_rows.yaml',
+      ],
+      path.join(work, 'shared'),
+    );
+    assert.deepEqual(
+      state.results,
+      JSON.parse(validated.stdout).results.map(({ file, errors }) => ({ file, errors })),
+    );
     await screenshot(page, '5-snippet-problem');
 
     await page.click('.qp-share');
@@ -384,15 +481,24 @@ describe('the playground page', () => {
   });
 
   test('served by a static web server it works the same, in the dark scheme too', async () => {
-    const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
+    const types = {
+      '.html': 'text/html',
+      '.js': 'text/javascript',
+      '.css': 'text/css',
+      '.json': 'application/json',
+    };
     const server = http.createServer((request, response) => {
-      const relative = decodeURIComponent(new URL(request.url, 'http://localhost').pathname).replace(/\/$/, '/index.html');
+      const relative = decodeURIComponent(
+        new URL(request.url, 'http://localhost').pathname,
+      ).replace(/\/$/, '/index.html');
       const file = path.join(SITE, path.normalize(relative));
       if (!file.startsWith(SITE) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
         response.writeHead(404).end();
         return;
       }
-      response.writeHead(200, { 'content-type': types[path.extname(file)] || 'application/octet-stream' });
+      response.writeHead(200, {
+        'content-type': types[path.extname(file)] || 'application/octet-stream',
+      });
       response.end(fs.readFileSync(file));
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -400,8 +506,14 @@ describe('the playground page', () => {
       const origin = `http://127.0.0.1:${server.address().port}`;
       const { page, record } = await openPage(`${origin}/playground/`);
       const state = await inspect(page);
-      assert.equal(state.fingerprint, JSON.parse(qrecipe(['resolve', DEFAULT_RECIPE]).stdout).fingerprint);
-      assert.deepEqual(record.requests.filter((url) => !url.startsWith(origin) && !/^(data|blob):/.test(url)), []);
+      assert.equal(
+        state.fingerprint,
+        JSON.parse(qrecipe(['resolve', DEFAULT_RECIPE]).stdout).fingerprint,
+      );
+      assert.deepEqual(
+        record.requests.filter((url) => !url.startsWith(origin) && !/^(data|blob):/.test(url)),
+        [],
+      );
       // The site's light/dark toggle switches the editor's theme as well.
       await page.click('label[for="__palette_1"]');
       await page.waitForSelector('.qp-editor .monaco-editor.vs-dark');
@@ -417,9 +529,15 @@ describe('the playground page', () => {
 
   test('a damaged link says so and opens the default recipe', async () => {
     const { page, record } = await openPage(`${PAGE_URL}#s1=AAAA-not-a-session`);
-    assert.match(await page.$eval('.qp-description', (element) => element.textContent), /^Could not open the shared recipe: the link is damaged/);
+    assert.match(
+      await page.$eval('.qp-description', (element) => element.textContent),
+      /^Could not open the shared recipe: the link is damaged/,
+    );
     const state = await inspect(page);
-    assert.equal(state.fingerprint, JSON.parse(qrecipe(['resolve', DEFAULT_RECIPE]).stdout).fingerprint);
+    assert.equal(
+      state.fingerprint,
+      JSON.parse(qrecipe(['resolve', DEFAULT_RECIPE]).stdout).fingerprint,
+    );
     assert.deepEqual(record.errors, []);
     await page.close();
   });

@@ -7,7 +7,9 @@ import { describe, test } from 'node:test';
 import { decodeSession, encodeSession } from '../src/share.js';
 
 const SESSION = {
-  recipe: "metadata:\n  recipe_type: ptq\n  description: 'FP8 — für alle 🚀'\nquantize:\n  quant_cfg: []\n",
+  recipe:
+    'metadata:\n  recipe_type: ptq\n' +
+    "  description: 'FP8 — für alle 🚀'\nquantize:\n  quant_cfg: []\n",
   snippets: [
     { name: 'my/fp8', text: 'num_bits: e4m3\naxis:\n' },
     { name: 'empty', text: '' },
@@ -24,9 +26,13 @@ describe('sessions in the URL fragment', () => {
   });
 
   test('a large recipe is compressed', async () => {
-    const recipe = `quant_cfg:\n${"  - quantizer_name: '*weight_quantizer'\n    enable: false\n".repeat(500)}`;
+    const entry = "  - quantizer_name: '*weight_quantizer'\n    enable: false\n";
+    const recipe = `quant_cfg:\n${entry.repeat(500)}`;
     const fragment = await encodeSession({ recipe, snippets: [] });
-    assert.ok(fragment.length < recipe.length / 20, `${fragment.length} characters for ${recipe.length}`);
+    assert.ok(
+      fragment.length < recipe.length / 20,
+      `${fragment.length} characters for ${recipe.length}`,
+    );
     assert.equal((await decodeSession(fragment)).recipe, recipe);
   });
 
@@ -38,7 +44,12 @@ describe('sessions in the URL fragment', () => {
 
   test('a fragment cut short or changed is refused', async () => {
     const fragment = await encodeSession(SESSION);
-    for (const damaged of [fragment.slice(0, -6), `${fragment.slice(0, 12)}AAAA${fragment.slice(16)}`, 's1=%%%', 's1=']) {
+    for (const damaged of [
+      fragment.slice(0, -6),
+      `${fragment.slice(0, 12)}AAAA${fragment.slice(16)}`,
+      's1=%%%',
+      's1=',
+    ]) {
       await assert.rejects(decodeSession(damaged), /the link is damaged/, damaged);
     }
   });
@@ -57,7 +68,11 @@ describe('sessions in the URL fragment', () => {
       { recipe: '', snippets: [['only-a-name']] },
       { recipe: '', snippets: [['name', 7]] },
     ]) {
-      await assert.rejects(decodeSession(await encode(value)), /does not hold a playground session/, JSON.stringify(value));
+      await assert.rejects(
+        decodeSession(await encode(value)),
+        /does not hold a playground session/,
+        JSON.stringify(value),
+      );
     }
     assert.deepEqual(await decodeSession(await encode({ recipe: 'a: 1\n', snippets: [] })), {
       recipe: 'a: 1\n',
