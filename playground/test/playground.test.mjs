@@ -303,7 +303,7 @@ describe('the playground page', () => {
     await page.close();
   });
 
-  test('completion: num_bits with its description in a cfg, ready-made entries', async () => {
+  test('completion of num_bits in a cfg, hover, the ready-made entries', async () => {
     const { page } = await openPage();
     const recipe = [
       'metadata:',
@@ -336,6 +336,25 @@ describe('the playground page', () => {
     await page.waitForFunction(() =>
       /\n {8}num_bits: ?/.test(window.qrecipePlayground.session().recipe),
     );
+
+    // Hovering a key shows its documentation from the schema.
+    await page.keyboard.press('Escape');
+    const point = await page.evaluate(() => {
+      const { editor } = window.qrecipePlayground;
+      const at = editor.getScrolledVisiblePosition({ lineNumber: 6, column: 10 });
+      const box = editor.getDomNode().getBoundingClientRect();
+      return { x: box.left + at.left, y: box.top + at.top + at.height / 2 };
+    });
+    await page.mouse.move(point.x, point.y);
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll('.monaco-hover:not(.hidden)')].some((hover) =>
+          /Quantizer name pattern.*Wildcard pattern/s.test(hover.textContent),
+        ),
+      { timeout: 10_000 },
+    );
+    await screenshot(page, '3-hover');
+    await page.mouse.move(1, 1);
 
     // A new quant_cfg entry: the schema's ready-made entries (defaultSnippets) are offered.
     await pasteInto(page, `${recipe}num_bits: e4m3\n    - `);
