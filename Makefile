@@ -67,4 +67,5 @@ docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .ruff_cache js/node_modules tests/editor/node_modules
+	rm -rf $(VENV) site .pytest_cache .ruff_cache js/node_modules tests/editor/node_modules \
+		playground/node_modules playground/dist playground/test-artifacts
