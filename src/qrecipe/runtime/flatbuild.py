@@ -14,17 +14,16 @@ from typing import Any
 from ..language import fingerprint
 from ..schema import default_description, schema_id
 from .attributes import default_attributes
+from .kernels.catalog import attributes_named
 
 FLAT_SCHEMA_URI = schema_id("flat")
 
-FP8 = {"num_bits": [4, 3], "axis": None}
+# The numerics snippets of the same names (configs/numerics/*), from the format catalogue.
+FP8 = attributes_named("fp8")
 """Per-tensor FP8 E4M3 (static: calibrated amax)."""
-NVFP4 = {
-    "num_bits": [2, 1],
-    "block_sizes": {"-1": 16, "type": "dynamic", "scale_bits": [4, 3]},
-}
+NVFP4 = attributes_named("nvfp4")
 """NVFP4: E2M1 values in blocks of 16 with dynamic FP8 E4M3 block scales."""
-INT8_PER_CHANNEL = {"num_bits": 8, "axis": 0}
+INT8_PER_CHANNEL = attributes_named("int8_per_channel")
 """8-bit integer weights, one scale per output channel."""
 
 

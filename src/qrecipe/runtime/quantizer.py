@@ -24,9 +24,7 @@ from torch import nn
 
 from .attributes import default_attributes
 from .kernels import QuantFormat, fake_quant, reduce_amax
-
-# The reference pins ``use_constant_amax`` quantizers to the largest FP8 E4M3 value.
-FP8_E4M3_MAX = 448.0
+from .kernels.table import E4M3_MAX
 
 # A process-wide counter gives every configuration change a new token, so that caches keyed
 # on a quantizer's state (see placement.py) never confuse two states, even across instances.
@@ -116,7 +114,8 @@ class TensorQuantizer(nn.Module):
 
     def _apply_constant_amax(self) -> None:
         if self.attributes["use_constant_amax"]:
-            self._amax = torch.tensor(FP8_E4M3_MAX)
+            # The reference pins these quantizers to the largest FP8 E4M3 value.
+            self._amax = torch.tensor(E4M3_MAX)
         elif self.attributes["constant_amax"] is not None:
             self._amax = torch.tensor(float(self.attributes["constant_amax"]))
 

@@ -15,6 +15,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .table import (
+    FLOAT_ELEMENTS,
+    INT_BITS,
+    MX_SCALE_BITS,
+    MX_SCALE_NAME,
+    MXINT_BITS,
+    MXINT_NAME,
+    NVFP4_ELEMENT,
+    NVFP4_SCALE,
+    NVFP4_SCALE_BITS,
+    float_element,
+)
+
 __all__ = [
     "SUPPORTED_FORMATS",
     "ElementFormat",
@@ -22,28 +35,37 @@ __all__ = [
     "UnsupportedFormatError",
 ]
 
-# Amax values at or below this count as zero (the reference implementation uses the same bound
-# for integer formats: anything smaller cannot come from fp16/bf16 data that is not zero).
-ZERO_AMAX = 2.0**-24
 
-# NVFP4 two-level scaling: the per-block scale is stored in FP8 E4M3, the global scale maps the
-# tensor's amax onto E2M1_MAX * E4M3_MAX.
-E4M3_MAX = 448.0
-E2M1_MAX = 6.0
-# The smallest positive E4M3 value (a subnormal): NVFP4 block scales never go below it.
-E4M3_MIN_SUBNORMAL = 2.0**-9
+def _supported_formats() -> list[str]:
+    """One line per family of formats the kernels run, written from the format table."""
+    fewest, most = INT_BITS[0], INT_BITS[-1]
+    fp8 = " and ".join(
+        f"{e.name} ({list(e.key)})" for e in FLOAT_ELEMENTS.values() if e.fp32_scales
+    )
+    families: dict[str, list[str]] = {}
+    by_width = sorted(FLOAT_ELEMENTS.values(), key=lambda e: e.exponent_bits + e.mantissa_bits)
+    for element in by_width:
+        families.setdefault(element.mx_name.split()[0], []).append(str(list(element.key)))
+    mx = ", ".join(f"{' or '.join(keys)} ({family})" for family, keys in families.items())
+    return [
+        f"INT{fewest}..INT{most} (num_bits {fewest}-{most}; unsigned and narrow_range allowed): "
+        "per tensor (axis null), per channel (axis int or list), per block (block_sizes on the "
+        "last one or two axes, type static)",
+        f"FP8 {fp8}: per tensor, per channel, per block (type static, 1-D or 2-D blocks on the "
+        "last two axes)",
+        "dynamic per-tensor / per-channel / per-token INT and FP8 (type dynamic, or block_sizes "
+        "whose axis entries are all null)",
+        f"NVFP4: num_bits {list(NVFP4_ELEMENT.key)} with block_sizes {{-1: N, type: "
+        f"dynamic|static, scale_bits: {list(NVFP4_SCALE_BITS)}}}",
+        f"MX: block_sizes {{-1: N, type: dynamic, scale_bits: {list(MX_SCALE_BITS)}}} with "
+        f"num_bits {mx}, {MXINT_BITS} ({MXINT_NAME})",
+    ]
 
-SUPPORTED_FORMATS: list[str] = [
-    "INT2..INT8 (num_bits 2-8; unsigned and narrow_range allowed): per tensor (axis null), per "
-    "channel (axis int or list), per block (block_sizes on the last one or two axes, type static)",
-    "FP8 E4M3 ([4, 3]) and E5M2 ([5, 2]): per tensor, per channel, per block (type static, "
-    "1-D or 2-D blocks on the last two axes)",
-    "dynamic per-tensor / per-channel / per-token INT and FP8 (type dynamic, or block_sizes whose "
-    "axis entries are all null)",
-    "NVFP4: num_bits [2, 1] with block_sizes {-1: N, type: dynamic|static, scale_bits: [4, 3]}",
-    "MX: block_sizes {-1: N, type: dynamic, scale_bits: [8, 0]} with num_bits [2, 1] (MXFP4), "
-    "[3, 2] or [2, 3] (MXFP6), [4, 3] or [5, 2] (MXFP8), 8 (MXINT8)",
-]
+
+SUPPORTED_FORMATS: list[str] = _supported_formats()
+
+# Named in refusals of elements that cannot take FP32 scales.
+_BLOCK_SCALED_ONLY = ", ".join(e.name for e in FLOAT_ELEMENTS.values() if not e.fp32_scales)
 
 
 class UnsupportedFormatError(ValueError):
@@ -71,7 +93,7 @@ class ElementFormat:
         """The largest representable magnitude (integers: the largest code)."""
         if self.kind == "int":
             return float(2 ** (self.bits - (0 if self.unsigned else 1)) - 1)
-        return _FLOAT_ELEMENTS[(self.exponent_bits, self.mantissa_bits)][0]
+        return float_element(self.exponent_bits, self.mantissa_bits).max_value
 
     @property
     def min_value(self) -> float:
@@ -85,7 +107,7 @@ class ElementFormat:
     @property
     def min_normal_exponent(self) -> int:
         """Floats: the exponent of the smallest normal value (below it the grid is uniform)."""
-        return _FLOAT_ELEMENTS[(self.exponent_bits, self.mantissa_bits)][1]
+        return float_element(self.exponent_bits, self.mantissa_bits).min_normal_exponent
 
     @property
     def name(self) -> str:
@@ -93,25 +115,21 @@ class ElementFormat:
             return f"{'UINT' if self.unsigned else 'INT'}{self.bits}"
         return f"E{self.exponent_bits}M{self.mantissa_bits}"
 
+    @property
+    def fp32_scales(self) -> bool:
+        """Whether the element runs with FP32 scales (integers and the FP8 formats)."""
+        return self.kind == "int" or (
+            float_element(self.exponent_bits, self.mantissa_bits).fp32_scales
+        )
 
-# (E, M) -> (largest finite magnitude, exponent of the smallest normal). E4M3 is the "FN"
-# variant (no infinities, 448 is the top); E5M2 keeps IEEE's top exponent for inf/NaN.
-_FLOAT_ELEMENTS: dict[tuple[int, int], tuple[float, int]] = {
-    (4, 3): (448.0, -6),
-    (5, 2): (57344.0, -14),
-    (2, 1): (6.0, 0),
-    (3, 2): (28.0, -2),
-    (2, 3): (7.5, 0),
-}
+    def require_fp32_scales(self, context: str) -> None:
+        """Refuse elements that need NVFP4 or MX block scales, saying where they were met."""
+        if not self.fp32_scales:
+            raise UnsupportedFormatError(
+                f"num_bits [{self.exponent_bits}, {self.mantissa_bits}] {context} "
+                f"({_BLOCK_SCALED_ONLY} elements need NVFP4 or MX block scales)"
+            )
 
-_MX_NAMES = {
-    ("float", 2, 1): "MXFP4",
-    ("float", 3, 2): "MXFP6 E3M2",
-    ("float", 2, 3): "MXFP6 E2M3",
-    ("float", 4, 3): "MXFP8 E4M3",
-    ("float", 5, 2): "MXFP8 E5M2",
-    ("int", 0, 0): "MXINT8",
-}
 
 Scheme = Literal["tensor", "channel", "block", "nvfp4", "mx"]
 
@@ -166,14 +184,7 @@ class QuantFormat:
                     "be null when block_sizes is set)"
                 )
             return _format_from_block_sizes(element, block_sizes, dynamic)
-        if element.kind == "float" and (element.exponent_bits, element.mantissa_bits) not in (
-            (4, 3),
-            (5, 2),
-        ):
-            raise UnsupportedFormatError(
-                f"num_bits [{element.exponent_bits}, {element.mantissa_bits}] without "
-                "block_sizes (E2M1 and the FP6 formats need block scales: NVFP4 or MX)"
-            )
+        element.require_fp32_scales("without block_sizes")
         if axis is None:
             return cls(element=element, scheme="tensor", dynamic=dynamic)
         return cls(element=element, scheme="channel", axis=_axes(axis, "axis"), dynamic=dynamic)
@@ -212,14 +223,14 @@ class QuantFormat:
         element = self.element
         if self.scheme == "nvfp4":
             kind = "dynamic" if self.dynamic_blocks else "static"
-            return f"NVFP4 ({self.block_size}-block, E4M3 scales, {kind})"
+            return f"NVFP4 ({self.block_size}-block, {NVFP4_SCALE.name} scales, {kind})"
         if self.scheme == "mx":
-            key = (
-                ("int", 0, 0)
+            name = (
+                MXINT_NAME
                 if element.kind == "int"
-                else ("float", element.exponent_bits, element.mantissa_bits)
+                else float_element(element.exponent_bits, element.mantissa_bits).mx_name
             )
-            return f"{_MX_NAMES[key]} ({self.block_size}-block, E8M0 scales)"
+            return f"{name} ({self.block_size}-block, {MX_SCALE_NAME} scales)"
         if element.kind == "int":
             name = element.name + (" narrow" if element.narrow_range else "")
         else:
@@ -332,8 +343,10 @@ def _element_from_num_bits(num_bits: Any, unsigned: Any, narrow_range: Any) -> E
     if isinstance(num_bits, bool):
         raise UnsupportedFormatError(f"num_bits {num_bits!r}")
     if isinstance(num_bits, int):
-        if not 2 <= num_bits <= 8:
-            raise UnsupportedFormatError(f"num_bits {num_bits} (integer formats have 2 to 8 bits)")
+        if num_bits not in INT_BITS:
+            raise UnsupportedFormatError(
+                f"num_bits {num_bits} (integer formats have {INT_BITS[0]} to {INT_BITS[-1]} bits)"
+            )
         return ElementFormat(
             kind="int", bits=num_bits, unsigned=bool(unsigned), narrow_range=bool(narrow_range)
         )
@@ -343,10 +356,11 @@ def _element_from_num_bits(num_bits: Any, unsigned: Any, narrow_range: Any) -> E
         and all(isinstance(v, int) and not isinstance(v, bool) for v in num_bits)
     ):
         exponent, mantissa = int(num_bits[0]), int(num_bits[1])
-        if (exponent, mantissa) not in _FLOAT_ELEMENTS:
+        if (exponent, mantissa) not in FLOAT_ELEMENTS:
+            supported = ", ".join(e.name for e in FLOAT_ELEMENTS.values())
             raise UnsupportedFormatError(
                 f"num_bits [{exponent}, {mantissa}] (E{exponent}M{mantissa} elements; supported "
-                "float elements are E4M3, E5M2, E2M1, E3M2, E2M3)"
+                f"float elements are {supported})"
             )
         if unsigned:
             raise UnsupportedFormatError(
@@ -374,7 +388,10 @@ def _scale_bits(value: Any) -> tuple[int, int] | None:
         return None
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return int(value[0]), int(value[1])
-    raise UnsupportedFormatError(f"block_sizes.scale_bits {value!r} (expected [4, 3] or [8, 0])")
+    raise UnsupportedFormatError(
+        f"block_sizes.scale_bits {value!r} (expected {list(NVFP4_SCALE_BITS)} or "
+        f"{list(MX_SCALE_BITS)})"
+    )
 
 
 def _format_from_block_sizes(
@@ -383,11 +400,11 @@ def _format_from_block_sizes(
     if not isinstance(block_sizes, Mapping):
         raise UnsupportedFormatError(f"block_sizes {block_sizes!r} (expected a mapping)")
     shown = dict(block_sizes)
-    for key in ("scale_block_sizes",):
-        if block_sizes.get(key) is not None:
-            raise UnsupportedFormatError(
-                f"block_sizes.{key} {block_sizes[key]!r} (double quantization of block scales)"
-            )
+    if block_sizes.get("scale_block_sizes") is not None:
+        raise UnsupportedFormatError(
+            f"block_sizes.scale_block_sizes {block_sizes['scale_block_sizes']!r} (double "
+            "quantization of block scales)"
+        )
     if block_sizes.get("four_over_six"):
         raise UnsupportedFormatError("block_sizes.four_over_six (NVFP4 4/6 scale selection)")
     block_type = block_sizes.get("type", "static")
@@ -420,14 +437,7 @@ def _format_from_block_sizes(
             raise UnsupportedFormatError(
                 f"block_sizes {shown!r}: scale_bits with whole-axis (null) blocks"
             )
-        if element.kind == "float" and (element.exponent_bits, element.mantissa_bits) not in (
-            (4, 3),
-            (5, 2),
-        ):
-            raise UnsupportedFormatError(
-                f"num_bits [{element.exponent_bits}, {element.mantissa_bits}] with whole-axis "
-                "blocks (E2M1 and FP6 elements need NVFP4 or MX block scales)"
-            )
+        element.require_fp32_scales("with whole-axis blocks")
         return QuantFormat(
             element=element,
             scheme="channel",
@@ -438,15 +448,17 @@ def _format_from_block_sizes(
         raise UnsupportedFormatError(
             f"block_sizes {shown!r} mixes null (whole-axis) and sized blocks"
         )
-    pairs = tuple(sorted((axis, int(size)) for axis, size in sizes.items()))  # type: ignore[arg-type]
+    pairs = tuple(sorted((axis, size) for axis, size in sizes.items() if size is not None))
 
-    if scale_bits == (4, 3):
+    if scale_bits == NVFP4_SCALE_BITS:
         if not (
-            element.kind == "float" and (element.exponent_bits, element.mantissa_bits) == (2, 1)
+            element.kind == "float"
+            and (element.exponent_bits, element.mantissa_bits) == NVFP4_ELEMENT.key
         ):
             raise UnsupportedFormatError(
-                f"E4M3 block scales (scale_bits [4, 3]) with {element.name} elements (only "
-                "E2M1 elements, i.e. NVFP4, take FP8 block scales)"
+                f"{NVFP4_SCALE.name} block scales (scale_bits {list(NVFP4_SCALE_BITS)}) with "
+                f"{element.name} elements (only {NVFP4_ELEMENT.name} elements, i.e. NVFP4, take "
+                "FP8 block scales)"
             )
         _require_last_axis_only(pairs, shown, "NVFP4")
         return QuantFormat(
@@ -456,17 +468,18 @@ def _format_from_block_sizes(
             dynamic=dynamic,
             dynamic_blocks=block_type == "dynamic",
         )
-    if scale_bits == (8, 0):
+    if scale_bits == MX_SCALE_BITS:
         if block_type != "dynamic":
             raise UnsupportedFormatError(
-                f"block_sizes {shown!r}: MX formats (scale_bits [8, 0]) take their scales from "
-                "the data; use type dynamic"
+                f"block_sizes {shown!r}: MX formats (scale_bits {list(MX_SCALE_BITS)}) take their "
+                "scales from the data; use type dynamic"
             )
         if element.kind == "int" and (
-            element.bits != 8 or element.unsigned or element.narrow_range
+            element.bits != MXINT_BITS or element.unsigned or element.narrow_range
         ):
             raise UnsupportedFormatError(
-                f"{element.name} elements with E8M0 scales (MXINT8 is signed 8-bit)"
+                f"{element.name} elements with {MX_SCALE_NAME} scales ({MXINT_NAME} is signed "
+                f"{MXINT_BITS}-bit)"
             )
         _require_last_axis_only(pairs, shown, "MX")
         return QuantFormat(
@@ -478,22 +491,15 @@ def _format_from_block_sizes(
         )
     if scale_bits is not None:
         raise UnsupportedFormatError(
-            f"block_sizes.scale_bits {list(scale_bits)} (supported: [4, 3] for NVFP4, [8, 0] "
-            "for MX formats)"
+            f"block_sizes.scale_bits {list(scale_bits)} (supported: {list(NVFP4_SCALE_BITS)} for "
+            f"NVFP4, {list(MX_SCALE_BITS)} for MX formats)"
         )
     if block_type == "dynamic":
         raise UnsupportedFormatError(
             f"block_sizes {shown!r}: dynamic blocks without scale_bits (dynamic block scales "
-            "are E4M3 for NVFP4 or E8M0 for MX)"
+            f"are {NVFP4_SCALE.name} for NVFP4 or {MX_SCALE_NAME} for MX)"
         )
-    if element.kind == "float" and (element.exponent_bits, element.mantissa_bits) not in (
-        (4, 3),
-        (5, 2),
-    ):
-        raise UnsupportedFormatError(
-            f"num_bits [{element.exponent_bits}, {element.mantissa_bits}] with FP32 block "
-            "scales (E2M1 and FP6 elements need NVFP4 or MX block scales)"
-        )
+    element.require_fp32_scales("with FP32 block scales")
     if len(pairs) > 2:
         raise UnsupportedFormatError(
             f"block_sizes {shown!r} (blocks on at most two axes, the last two)"

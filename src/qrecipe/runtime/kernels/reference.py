@@ -17,13 +17,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .formats import (
+from .formats import ElementFormat, QuantFormat
+from .table import (
+    E2M1,
     E2M1_MAX,
+    E4M3,
     E4M3_MAX,
     E4M3_MIN_SUBNORMAL,
+    E8M0_MAX_EXPONENT,
+    E8M0_MIN_EXPONENT,
+    NVFP4_GLOBAL_DIVISOR,
     ZERO_AMAX,
-    ElementFormat,
-    QuantFormat,
 )
 
 __all__ = [
@@ -37,12 +41,6 @@ __all__ = [
     "reduce_amax",
     "round_to_float_grid",
 ]
-
-# NVFP4's global scale divides the tensor amax by E2M1_MAX * E4M3_MAX (= 2688, exact in fp32).
-NVFP4_GLOBAL_DIVISOR = E2M1_MAX * E4M3_MAX
-# MX scales are clamped to the exponents an E8M0 byte can hold (code 255 is NaN).
-E8M0_MIN_EXPONENT = -127
-E8M0_MAX_EXPONENT = 127
 
 
 # -- exact building blocks ----------------------------------------------------------------------
@@ -222,10 +220,10 @@ def _nvfp4_qdq(values: Tensor, block: Tensor, global_amax: Tensor) -> Tensor:
     block_scale = block / (E2M1_MAX * global_scale)
     block_scale = torch.where(block_scale == 0, torch.ones_like(block_scale), block_scale)
     block_scale = _clamp(block_scale, E4M3_MIN_SUBNORMAL, E4M3_MAX)
-    block_scale = round_to_float_grid(block_scale, 3, -6)  # to FP8 E4M3
+    block_scale = round_to_float_grid(block_scale, E4M3.mantissa_bits, E4M3.min_normal_exponent)
     scale = block_scale * global_scale
     clamped = _clamp(values / scale, -E2M1_MAX, E2M1_MAX)
-    result = round_to_float_grid(clamped, 1, 0) * scale
+    result = round_to_float_grid(clamped, E2M1.mantissa_bits, E2M1.min_normal_exponent) * scale
     return torch.where(zero, values * 0.0, result)
 
 
@@ -276,7 +274,6 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
         block = expand_groups(blocks, shape, block_format)
         result = _nvfp4_qdq(values, block, global_amax)
     else:
-        from_data = fmt.dynamic or amax is None
-        table = reduce_amax(x, fmt) if from_data else check_amax(amax, shape, fmt)
+        table = reduce_amax(x, fmt) if amax is None or fmt.dynamic else check_amax(amax, shape, fmt)
         result = _scaled_qdq(values, expand_groups(table, shape, fmt), fmt.element)
     return torch.where(finite, result.to(x.dtype), x)

@@ -1,6 +1,4 @@
-# Triton kernel arguments are typed by the Triton compiler from the call, not by annotations.
-# ruff: noqa: ANN001
-"""Triton kernels for fake quantization and amax reduction, bit-exact with :mod:`.reference`.
+"""Triton fake quantization and amax reduction, bit-exact with :mod:`.reference`: the host side.
 
 Design:
 
@@ -15,6 +13,8 @@ Design:
 * All rounding is done on integer bit patterns (never through float casts to narrow types), and
   every float operation is a single IEEE operation (``div_rn`` for division; fusion of multiply
   and add is disabled), so the interpreter (``TRITON_INTERPRET=1``) and the GPU agree bit for bit.
+
+This module computes the layout of a tensor and launches the kernels of :mod:`.triton_kernels`.
 """
 
 from __future__ import annotations
@@ -22,280 +22,40 @@ from __future__ import annotations
 import os
 
 import torch
-import triton
-import triton.language as tl
 from torch import Tensor
 
-from .formats import E4M3_MAX, E4M3_MIN_SUBNORMAL, ZERO_AMAX, QuantFormat
+from .formats import QuantFormat
 from .reference import check_amax
+from .triton_kernels import (
+    DTYPE_BFLOAT16,
+    DTYPE_FLOAT16,
+    DTYPE_FLOAT32,
+    ELEM_FLOAT,
+    ELEM_INT,
+    GROUP_COL,
+    GROUP_DATA,
+    GROUP_ROW,
+    GROUP_TABLE,
+    GROUP_TENSOR,
+    SCALE_E8M0,
+    SCALE_FP32,
+    SCALE_NVFP4,
+    _amax_kernel,
+    _qdq_kernel,
+)
 
 __all__ = ["fake_quant", "interpreting", "reduce_amax"]
 
-# Grouping of elements under one amax.
-GROUP_TENSOR = 0  # one amax
-GROUP_ROW = 1  # amax[row % RMOD]
-GROUP_COL = 2  # amax[column]
-GROUP_TABLE = 3  # amax[((row % RMOD) // RB) * RSTRIDE + (row // RMOD) * OSTRIDE + column block]
-GROUP_DATA = 4  # per-block amax taken from the tile itself
-
-# How an amax becomes a scale.
-SCALE_FP32 = 0  # scale = max_value / amax
-SCALE_NVFP4 = 1  # E4M3 block scale under a per-tensor FP32 scale
-SCALE_E8M0 = 2  # power-of-two block scale
-
-ELEM_INT = 0
-ELEM_FLOAT = 1
-
-_DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-
-# Compiled kernels may only read module globals that are tl.constexpr (the interpreter is more
-# lenient, which is why a compile-for-GPU test exists).
-# Rounding to integers reuses the float-grid rounding with a grid that has spacing 1 up to 2**23.
-_INT_GRID = tl.constexpr(22)
-_ZERO_AMAX = tl.constexpr(ZERO_AMAX)
-_E4M3_MAX = tl.constexpr(E4M3_MAX)
-_E4M3_MIN_SUBNORMAL = tl.constexpr(E4M3_MIN_SUBNORMAL)
+_DTYPE_CODES: dict[torch.dtype, int] = {
+    torch.float32: DTYPE_FLOAT32.value,
+    torch.float16: DTYPE_FLOAT16.value,
+    torch.bfloat16: DTYPE_BFLOAT16.value,
+}
 
 
 def interpreting() -> bool:
     """True when Triton runs kernels in its CPU interpreter."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-
-
-# -- device helpers --------------------------------------------------------------------------------
-
-
-@triton.jit
-def _pow2(exponent):
-    """2**exponent as float32 for int32 exponents in [-127, 127] (exact, from bits)."""
-    bits = tl.where(exponent >= -126, (exponent + 127) << 23, 4194304)
-    return bits.to(tl.float32, bitcast=True)
-
-
-@triton.jit
-def _round_to_grid(v, MANT: tl.constexpr, EMIN: tl.constexpr):
-    """Round finite float32 v to MANT fraction bits (subnormal below 2**EMIN), ties to even."""
-    bits = v.to(tl.int32, bitcast=True)
-    magnitude = bits & 0x7FFFFFFF
-    biased = magnitude >> 23
-    significand = (magnitude & 0x7FFFFF) | tl.where(biased > 0, 0x800000, 0)
-    effective = tl.maximum(biased, 1)
-    quantum = tl.maximum(effective - 127, EMIN) - MANT
-    # significand counts units of 2**(effective - 150); drop the bits below the quantum.
-    shift = tl.minimum(quantum - (effective - 150), 30)
-    kept = significand >> shift
-    remainder = significand & ((1 << shift) - 1)
-    half = 1 << (shift - 1)
-    round_up = (remainder > half) | ((remainder == half) & ((kept & 1) == 1))
-    kept = kept + round_up.to(tl.int32)
-    rounded = kept.to(tl.float32) * _pow2(quantum)
-    return tl.where(bits < 0, -rounded, rounded)
-
-
-@triton.jit
-def _clamp(v, low, high):
-    return tl.where(v > high, high, tl.where(v < low, low, v))
-
-
-@triton.jit
-def _as_float(raw, DTYPE: tl.constexpr):
-    """Exact upcast to float32 (bfloat16 through its bits: the interpreter's cast is unreliable)."""
-    if DTYPE == 2:
-        bits = raw.to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
-        return (bits << 16).to(tl.float32, bitcast=True)
-    else:
-        return raw.to(tl.float32)
-
-
-@triton.jit
-def _to_dtype(y, DTYPE: tl.constexpr):
-    """Round float32 to the output dtype, to nearest even."""
-    if DTYPE == 2:
-        bits = y.to(tl.int32, bitcast=True)
-        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-        return rounded.to(tl.int16).to(tl.bfloat16, bitcast=True)
-    elif DTYPE == 1:
-        return y.to(tl.float16)
-    else:
-        return y
-
-
-@triton.jit
-def _tile(
-    pid_r,
-    pid_c,
-    R,
-    L,
-    NBLK,
-    BLOCK_R: tl.constexpr,
-    NBC: tl.constexpr,
-    BC: tl.constexpr,
-    BCP: tl.constexpr,
-):
-    rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
-    blocks = pid_c * NBC + tl.arange(0, NBC)
-    lanes = tl.arange(0, BCP)
-    cols = blocks[:, None] * BC + lanes[None, :]
-    row_ok = rows < R
-    col_ok = (lanes[None, :] < BC) & (cols < L)
-    block_ok = blocks < NBLK
-    mask = row_ok[:, None, None] & col_ok[None, :, :]
-    offsets = rows[:, None, None].to(tl.int64) * L + cols[None, :, :]
-    return rows, blocks, cols, row_ok, col_ok, block_ok, mask, offsets
-
-
-@triton.jit
-def _table_index(rows, blocks, RMOD, RB, RSTRIDE, OSTRIDE):
-    row_part = ((rows % RMOD) // RB) * RSTRIDE + (rows // RMOD) * OSTRIDE
-    return row_part[:, None] + blocks[None, :]
-
-
-# -- kernels ------------------------------------------------------------------------------------
-
-
-@triton.jit
-def _amax_kernel(
-    x_ptr,
-    out_ptr,
-    R,
-    L,
-    NBLK,
-    RMOD,
-    RB,
-    RSTRIDE,
-    OSTRIDE,
-    GROUP: tl.constexpr,
-    DTYPE: tl.constexpr,
-    BLOCK_R: tl.constexpr,
-    NBC: tl.constexpr,
-    BC: tl.constexpr,
-    BCP: tl.constexpr,
-):
-    """Max |x| over finite elements, by group, into int32 bit patterns (atomic max).
-
-    Non-negative floats order like their bit patterns, so the maximum is exact and independent
-    of the order in which programs finish.
-    """
-    pid_r = tl.program_id(0)
-    pid_c = tl.program_id(1)
-    rows, blocks, cols, row_ok, col_ok, block_ok, mask, offsets = _tile(
-        pid_r, pid_c, R, L, NBLK, BLOCK_R, NBC, BC, BCP
-    )
-    raw = tl.load(x_ptr + offsets, mask=mask, other=0)
-    magnitude = _as_float(raw, DTYPE).to(tl.int32, bitcast=True) & 0x7FFFFFFF
-    magnitude = tl.where(mask & (magnitude < 0x7F800000), magnitude, 0)
-    if GROUP == 0:
-        tl.atomic_max(out_ptr, tl.max(tl.max(tl.max(magnitude, axis=2), axis=1), axis=0))
-    elif GROUP == 1:
-        per_row = tl.max(tl.max(magnitude, axis=2), axis=1)
-        tl.atomic_max(out_ptr + rows % RMOD, per_row, mask=row_ok)
-    elif GROUP == 2:
-        per_col = tl.max(magnitude, axis=0)
-        tl.atomic_max(out_ptr + cols, per_col, mask=col_ok)
-    else:
-        per_block = tl.max(magnitude, axis=2)
-        index = _table_index(rows, blocks, RMOD, RB, RSTRIDE, OSTRIDE)
-        tl.atomic_max(out_ptr + index, per_block, mask=row_ok[:, None] & block_ok[None, :])
-
-
-@triton.jit
-def _qdq_kernel(
-    x_ptr,
-    y_ptr,
-    amax_ptr,
-    global_ptr,
-    R,
-    L,
-    NBLK,
-    RMOD,
-    RB,
-    RSTRIDE,
-    OSTRIDE,
-    GROUP: tl.constexpr,
-    SCALE: tl.constexpr,
-    ELEM: tl.constexpr,
-    DTYPE: tl.constexpr,
-    MAXV: tl.constexpr,
-    MINV: tl.constexpr,
-    MANT: tl.constexpr,
-    EMIN: tl.constexpr,
-    BLOCK_R: tl.constexpr,
-    NBC: tl.constexpr,
-    BC: tl.constexpr,
-    BCP: tl.constexpr,
-):
-    pid_r = tl.program_id(0)
-    pid_c = tl.program_id(1)
-    rows, blocks, cols, row_ok, col_ok, block_ok, mask, offsets = _tile(
-        pid_r, pid_c, R, L, NBLK, BLOCK_R, NBC, BC, BCP
-    )
-    raw = tl.load(x_ptr + offsets, mask=mask, other=0)
-    x = _as_float(raw, DTYPE)
-    finite = (x.to(tl.int32, bitcast=True) & 0x7FFFFFFF) < 0x7F800000
-    x = tl.where(finite, x, 0.0)
-
-    # The amax of each element's group, shaped to broadcast against the [BR, NBC, BCP] tile.
-    if GROUP == 0:
-        amax = tl.load(amax_ptr)
-    elif GROUP == 1:
-        amax = tl.load(amax_ptr + rows % RMOD, mask=row_ok, other=1.0)[:, None, None]
-    elif GROUP == 2:
-        amax = tl.load(amax_ptr + cols, mask=col_ok, other=1.0)[None, :, :]
-    elif GROUP == 3:
-        index = _table_index(rows, blocks, RMOD, RB, RSTRIDE, OSTRIDE)
-        ok = row_ok[:, None] & block_ok[None, :]
-        amax = tl.load(amax_ptr + index, mask=ok, other=1.0)[:, :, None]
-    else:
-        bits = tl.where(mask & finite, x.to(tl.int32, bitcast=True) & 0x7FFFFFFF, 0)
-        amax = tl.max(bits, axis=2).to(tl.float32, bitcast=True)[:, :, None]
-
-    if SCALE == 0:
-        zero = amax <= _ZERO_AMAX
-        safe = tl.where(zero, 1.0, amax)
-        if ELEM == 0:
-            scale = tl.div_rn(safe * 0.0 + MAXV, safe)
-            v = _clamp(x * scale, MINV, MAXV)
-            codes = _round_to_grid(v, _INT_GRID, _INT_GRID)
-            y = tl.div_rn(codes, tl.broadcast_to(scale, codes.shape))
-        else:
-            # MAXV * (1 / amax), rounded twice, as the reference computes it.
-            scale = tl.div_rn(safe * 0.0 + 1.0, safe) * MAXV
-            inverse = tl.div_rn(scale * 0.0 + 1.0, scale)
-            v = _clamp(x * scale, MINV, MAXV)
-            y = _round_to_grid(v, MANT, EMIN) * inverse
-        y = tl.where(zero, x * 0.0, y)
-    elif SCALE == 1:
-        global_amax = tl.load(global_ptr)
-        zero = global_amax <= _ZERO_AMAX
-        safe = tl.where(zero, 1.0, global_amax)
-        global_scale = tl.div_rn(safe, safe * 0.0 + 2688.0)
-        block_scale = tl.div_rn(amax, global_scale * 6.0 + amax * 0.0)
-        block_scale = tl.where(block_scale == 0.0, 1.0, block_scale)
-        block_scale = _clamp(block_scale, _E4M3_MIN_SUBNORMAL, _E4M3_MAX)
-        scale = _round_to_grid(block_scale, 3, -6) * global_scale
-        v = _clamp(tl.div_rn(x, tl.broadcast_to(scale, x.shape)), -MAXV, MAXV)
-        y = _round_to_grid(v, 1, 0) * scale
-        y = tl.where(zero, x * 0.0, y)
-    else:
-        ratio = tl.div_rn(amax, amax * 0.0 + MAXV)
-        ratio_bits = ratio.to(tl.int32, bitcast=True)
-        biased = ratio_bits >> 23
-        fraction = ratio_bits & 0x7FFFFF
-        exponent = tl.where(
-            biased > 0,
-            biased - 127 + (fraction != 0).to(tl.int32),
-            tl.where(fraction > 4194304, -126, -127),
-        )
-        exponent = tl.minimum(tl.maximum(exponent, -127), 127)
-        v = _clamp(x * _pow2(-exponent), MINV, MAXV)
-        if ELEM == 0:
-            codes = _round_to_grid(v, _INT_GRID, _INT_GRID)
-        else:
-            codes = _round_to_grid(v, MANT, EMIN)
-        y = codes * _pow2(exponent)
-
-    out = tl.where(finite, _to_dtype(y, DTYPE), raw)
-    tl.store(y_ptr + offsets, out, mask=mask)
 
 
 # -- host side ------------------------------------------------------------------------------------
@@ -320,7 +80,7 @@ class _Layout:
             or fmt.scheme == "tensor"
             or (fmt.scheme == "nvfp4" and fmt.dynamic_blocks and not from_data)
         ):
-            self.group = GROUP_TENSOR
+            self.group = GROUP_TENSOR.value
             self.rows, self.cols = _matrix(shape)
         elif fmt.scheme == "channel":
             kept = list(fmt.kept_axes(len(shape)))
@@ -332,17 +92,17 @@ class _Layout:
                 shape = tuple(shape[a] for a in self.permutation)
                 kept = list(range(len(first), len(first) + len(kept)))
             if not kept:
-                self.group = GROUP_TENSOR
+                self.group = GROUP_TENSOR.value
                 self.rows, self.cols = _matrix(shape)
             else:
                 outer = _prod(shape[: kept[0]])
                 channels = _prod(shape[kept[0] : kept[-1] + 1])
                 inner = _prod(shape[kept[-1] + 1 :])
                 if inner == 1:
-                    self.group = GROUP_COL
+                    self.group = GROUP_COL.value
                     self.rows, self.cols = outer, channels
                 else:
-                    self.group = GROUP_ROW
+                    self.group = GROUP_ROW.value
                     self.rows, self.cols = outer * channels, inner
                     self.rmod = channels
         else:
@@ -360,7 +120,7 @@ class _Layout:
             self.rmod, self.rb = max(height, 1), block_rows
             self.rstride, self.ostride = blocks_across, blocks_down * blocks_across
             from_tile = from_data and fmt.scheme in ("nvfp4", "mx")
-            self.group = GROUP_DATA if from_tile else GROUP_TABLE
+            self.group = GROUP_DATA.value if from_tile else GROUP_TABLE.value
         self.shape = shape
 
     def view(self, x: Tensor) -> Tensor:
@@ -422,7 +182,7 @@ def _check_device(x: Tensor) -> None:
 
 def _reduce(x: Tensor, fmt: QuantFormat, layout: _Layout) -> Tensor:
     grid, tiles = layout.tiles()
-    count = 1 if layout.group == GROUP_TENSOR else _groups(layout, fmt, x)
+    count = 1 if layout.group == GROUP_TENSOR.value else _groups(layout)
     out = torch.zeros(count, dtype=torch.int32, device=x.device)
     matrix = layout.view(x)
     if matrix.numel():
@@ -436,10 +196,10 @@ def _reduce(x: Tensor, fmt: QuantFormat, layout: _Layout) -> Tensor:
     return out.view(torch.float32)
 
 
-def _groups(layout: _Layout, fmt: QuantFormat, x: Tensor) -> int:
-    if layout.group == GROUP_ROW:
+def _groups(layout: _Layout) -> int:
+    if layout.group == GROUP_ROW.value:
         return layout.rmod
-    if layout.group == GROUP_COL:
+    if layout.group == GROUP_COL.value:
         return layout.cols
     return max(1, layout.ostride * max(1, layout.rows // max(layout.rmod, 1)))
 
@@ -480,10 +240,10 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
                     tensor_layout = _Layout(x, fmt, from_data=False, per_tensor=True)
                     global_amax = _reduce(x, fmt, tensor_layout).reshape(())
                 group_amax = global_amax
-            scale_kind = SCALE_NVFP4
+            scale_kind = SCALE_NVFP4.value
         else:
             group_amax = torch.ones(1, dtype=torch.float32, device=x.device)
-            scale_kind = SCALE_E8M0
+            scale_kind = SCALE_E8M0.value
     else:
         layout = _Layout(x, fmt, from_data=False)
         if fmt.dynamic or amax is None:
@@ -492,7 +252,7 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
             # Flattening a per-channel amax (size 1 on reduced axes) orders it like the
             # kernels' channel index, with or without the layout's permutation.
             group_amax = check_amax(amax, shape, fmt).to(x.device).contiguous().reshape(-1)
-        scale_kind = SCALE_FP32
+        scale_kind = SCALE_FP32.value
 
     if global_amax is None:
         global_amax = torch.zeros((), dtype=torch.float32, device=x.device)
@@ -504,9 +264,9 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
     # MX integers are symmetric (-127..127); other formats use the element's own range.
     min_value = -element.max_value if fmt.scheme == "mx" else element.min_value
     if element.kind == "int":
-        elem, mant, emin = ELEM_INT, 0, 0
+        elem, mant, emin = ELEM_INT.value, 0, 0
     else:
-        elem, mant, emin = ELEM_FLOAT, element.mantissa_bits, element.min_normal_exponent
+        elem, mant, emin = ELEM_FLOAT.value, element.mantissa_bits, element.min_normal_exponent
     _qdq_kernel[grid](
         matrix, out, group_amax, global_amax, layout.rows, layout.cols, tiles["NBLK"],
         layout.rmod, layout.rb, layout.rstride, layout.ostride,
