@@ -7,6 +7,24 @@ imports torch.
 >>> report = apply(model, "recipe.flat.json", forward_loop=calibrate)  # doctest: +SKIP
 >>> print(report)  # doctest: +SKIP
 >>> remove(model)  # doctest: +SKIP
+
+Layout, by concern:
+
+* :mod:`.apply`: ``apply``/``remove``/``quantized``, the pipeline load -> plan -> place ->
+  calibrate -> report; :mod:`.checks` (what is refused, before the model changes),
+  :mod:`.matching` (quant_cfg entries over the planned quantizers), :mod:`.report`.
+* :mod:`.placement`: one module per kind of quantized module (layers, attention, fused
+  experts) behind one interface, and the planner that runs them over a model.
+* :mod:`.calibration`: one module per algorithm (``max``, ``mse``) and the shared collection
+  and reduction of activation statistics.
+* :mod:`.quantizer`: the quantizer modules; :mod:`.kernels`: the numerics (the format table,
+  formats, the PyTorch reference and the Triton kernels); :mod:`.flatbuild`: flat recipes
+  built in Python.
+
+Exporting a quantized model to a checkpoint format will be a package ``export/`` beside these,
+one module per format, reading the placed quantizers (``iter_quantizers``) and their amax.
+Loading such a checkpoint (``load``) will be a pipeline beside :mod:`.apply` that plans and
+places as ``apply`` does and restores amax from the checkpoint instead of calibrating.
 """
 
 from __future__ import annotations
@@ -20,15 +38,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "pip install 'qrecipe[runtime]'"
     ) from exc
 
-from .apply import (
-    BACKENDS,
-    SUPPORTED_ALGORITHMS,
-    UnsupportedRecipeError,
-    apply,
-    quantized,
-    remove,
-)
-from .placement import class_names, iter_quantizers
+from .apply import apply, quantized, remove
+from .calibration import SUPPORTED_ALGORITHMS
+from .errors import UnsupportedRecipeError
+from .kernels import BACKENDS
+from .matching import class_names
+from .placement import iter_quantizers
 from .quantizer import SequentialQuantizer, TensorQuantizer
 from .report import AmaxStats, EntryRecord, QuantizerRecord, QuantReport
 

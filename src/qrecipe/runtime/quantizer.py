@@ -27,7 +27,7 @@ from .kernels import QuantFormat, fake_quant, reduce_amax
 from .kernels.table import E4M3_MAX
 
 # A process-wide counter gives every configuration change a new token, so that caches keyed
-# on a quantizer's state (see placement.py) never confuse two states, even across instances.
+# on a quantizer's state (see placement/weights.py) never confuse two states, even across instances.
 _state_counter = itertools.count(1)
 
 Collector = Callable[["TensorQuantizer", torch.Tensor], None]
@@ -179,7 +179,9 @@ class TensorQuantizer(nn.Module):
         self._touch()
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        # torch leaves Module.__getstate__ unannotated; it returns a copy of __dict__.
+        module_state: Callable[[], dict[str, Any]] = super().__getstate__
+        state = module_state()
         # The format object is rebuilt from the attributes; collectors only live during apply().
         state["_format"] = None
         state["_collector"] = None

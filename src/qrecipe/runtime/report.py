@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import torch
+from torch import nn
+
+from .calibration import CalibrationResult
+from .matching import EntryMatch, RecipePlan, class_names, display_class_name
+from .quantizer import AnyQuantizer, iter_stages
 
 
 @dataclass
@@ -187,3 +195,90 @@ class QuantReport:
 
     def __str__(self) -> str:
         return f"{self.summary()}\n\n{self.table()}"
+
+
+# -- building the report ------------------------------------------------------------------------
+
+
+def build_report(
+    model: nn.Module,
+    document: Mapping[str, Any],
+    plan: RecipePlan,
+    quantizers: Mapping[str, AnyQuantizer],
+    calibration: CalibrationResult,
+    backend: str,
+) -> QuantReport:
+    """The report of a recipe applied to ``model`` (timings are the caller's to add)."""
+    slots = plan.slots
+    model_classes = set().union(*(class_names(m) for m in model.modules()))
+    warnings = [_unmatched_warning(e, model_classes) for e in plan.matches if not e.matched]
+    untouched = [
+        s.name
+        for s in slots
+        if plan.decisions[s.name].decided_by is None and plan.decisions[s.name].enabled
+    ]
+    if untouched:
+        warnings.append(
+            f"{len(untouched)} quantizer(s) matched no entry and keep their default attributes "
+            f"(8-bit integer, enabled), e.g. {untouched[0]}; recipes usually start with "
+            "{quantizer_name: '*', enable: false}"
+        )
+    warnings += calibration.warnings
+    report = QuantReport(
+        fingerprint=document["fingerprint"],
+        algorithm=document["quantize"].get("algorithm"),
+        backend=backend,
+        entries=[
+            EntryRecord(
+                e.index, e.quantizer_name, e.parent_class, e.enable, e.has_cfg, len(e.matched)
+            )
+            for e in plan.matches
+        ],
+        warnings=warnings,
+        calibration_batches=calibration.batches,
+    )
+    for slot in slots:
+        quantizer = quantizers[slot.name]
+        decision = plan.decisions[slot.name]
+        report.quantizers.append(
+            QuantizerRecord(
+                name=slot.name,
+                parent_class=display_class_name(slot.parent),
+                role=slot.role,
+                format=quantizer.describe(),
+                enabled=quantizer.enabled,
+                decided_by=decision.decided_by,
+                configured_by=decision.configured_by,
+                amax=_amax_stats(quantizer),
+            )
+        )
+    return report
+
+
+def _unmatched_warning(entry: EntryMatch, model_classes: set[str]) -> str:
+    text = f"quant_cfg entry {entry.index} (quantizer_name {entry.quantizer_name!r}"
+    if entry.parent_class:
+        text += f", parent_class {entry.parent_class!r}"
+    text += ") matched no quantizer"
+    if entry.parent_class and entry.parent_class not in model_classes:
+        text += f"; the model has no module of class {entry.parent_class}"
+        if f"nn.{entry.parent_class}" in model_classes:
+            text += f" (torch classes are written nn.{entry.parent_class})"
+    return text
+
+
+def _amax_stats(quantizer: AnyQuantizer) -> AmaxStats | None:
+    values = [
+        s.amax.detach().float().flatten() for s in iter_stages(quantizer) if s.amax is not None
+    ]
+    if not values:
+        return None
+    joined = torch.cat([v.cpu() for v in values])
+    first = next(s.amax for s in iter_stages(quantizer) if s.amax is not None)
+    return AmaxStats(
+        min=float(joined.min()),
+        max=float(joined.max()),
+        mean=float(joined.mean()),
+        numel=int(joined.numel()),
+        shape=list(first.shape),
+    )

@@ -460,13 +460,8 @@ def _format_from_block_sizes(
                 f"{element.name} elements (only {NVFP4_ELEMENT.name} elements, i.e. NVFP4, take "
                 "FP8 block scales)"
             )
-        _require_last_axis_only(pairs, shown, "NVFP4")
-        return QuantFormat(
-            element=element,
-            scheme="nvfp4",
-            block_sizes=((-1, pairs[0][1]),),
-            dynamic=dynamic,
-            dynamic_blocks=block_type == "dynamic",
+        return _last_axis_blocks(
+            element, "nvfp4", pairs, shown, dynamic=dynamic, dynamic_blocks=block_type == "dynamic"
         )
     if scale_bits == MX_SCALE_BITS:
         if block_type != "dynamic":
@@ -481,14 +476,7 @@ def _format_from_block_sizes(
                 f"{element.name} elements with {MX_SCALE_NAME} scales ({MXINT_NAME} is signed "
                 f"{MXINT_BITS}-bit)"
             )
-        _require_last_axis_only(pairs, shown, "MX")
-        return QuantFormat(
-            element=element,
-            scheme="mx",
-            block_sizes=((-1, pairs[0][1]),),
-            dynamic=dynamic,
-            dynamic_blocks=True,
-        )
+        return _last_axis_blocks(element, "mx", pairs, shown, dynamic=dynamic, dynamic_blocks=True)
     if scale_bits is not None:
         raise UnsupportedFormatError(
             f"block_sizes.scale_bits {list(scale_bits)} (supported: {list(NVFP4_SCALE_BITS)} for "
@@ -507,8 +495,25 @@ def _format_from_block_sizes(
     return QuantFormat(element=element, scheme="block", block_sizes=pairs, dynamic=dynamic)
 
 
-def _require_last_axis_only(pairs: tuple[tuple[int, int], ...], shown: Any, name: str) -> None:
+def _last_axis_blocks(
+    element: ElementFormat,
+    scheme: Literal["nvfp4", "mx"],
+    pairs: tuple[tuple[int, int], ...],
+    shown: Any,
+    *,
+    dynamic: bool,
+    dynamic_blocks: bool,
+) -> QuantFormat:
+    """NVFP4 and MX formats: one block size, along the last axis."""
     if len(pairs) != 1 or pairs[0][0] != -1:
+        name = "NVFP4" if scheme == "nvfp4" else "MX"
         raise UnsupportedFormatError(
             f"block_sizes {shown!r}: {name} blocks run along the last axis only (key -1)"
         )
+    return QuantFormat(
+        element=element,
+        scheme=scheme,
+        block_sizes=((-1, pairs[0][1]),),
+        dynamic=dynamic,
+        dynamic_blocks=dynamic_blocks,
+    )

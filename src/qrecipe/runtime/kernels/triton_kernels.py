@@ -145,22 +145,11 @@ def _table_index(rows, blocks, RMOD, RB, RSTRIDE, OSTRIDE):
 
 @triton.jit
 def _amax_kernel(
-    x_ptr,
-    out_ptr,
-    R,
-    L,
-    NBLK,
-    RMOD,
-    RB,
-    RSTRIDE,
-    OSTRIDE,
-    GROUP: tl.constexpr,
-    DTYPE: tl.constexpr,
-    BLOCK_R: tl.constexpr,
-    NBC: tl.constexpr,
-    BC: tl.constexpr,
-    BCP: tl.constexpr,
-):
+    x_ptr, out_ptr,
+    R, L, NBLK, RMOD, RB, RSTRIDE, OSTRIDE,
+    GROUP: tl.constexpr, DTYPE: tl.constexpr,
+    BLOCK_R: tl.constexpr, NBC: tl.constexpr, BC: tl.constexpr, BCP: tl.constexpr,
+):  # fmt: skip
     """Max |x| over finite elements, by group, into int32 bit patterns (atomic max).
 
     Non-negative floats order like their bit patterns, so the maximum is exact and independent
@@ -188,30 +177,12 @@ def _amax_kernel(
 
 @triton.jit
 def _qdq_kernel(
-    x_ptr,
-    y_ptr,
-    amax_ptr,
-    global_ptr,
-    R,
-    L,
-    NBLK,
-    RMOD,
-    RB,
-    RSTRIDE,
-    OSTRIDE,
-    GROUP: tl.constexpr,
-    SCALE: tl.constexpr,
-    ELEM: tl.constexpr,
-    DTYPE: tl.constexpr,
-    MAXV: tl.constexpr,
-    MINV: tl.constexpr,
-    MANT: tl.constexpr,
-    EMIN: tl.constexpr,
-    BLOCK_R: tl.constexpr,
-    NBC: tl.constexpr,
-    BC: tl.constexpr,
-    BCP: tl.constexpr,
-):
+    x_ptr, y_ptr, amax_ptr, global_ptr,
+    R, L, NBLK, RMOD, RB, RSTRIDE, OSTRIDE,
+    GROUP: tl.constexpr, SCALE: tl.constexpr, ELEM: tl.constexpr, DTYPE: tl.constexpr,
+    MAXV: tl.constexpr, MINV: tl.constexpr, MANT: tl.constexpr, EMIN: tl.constexpr,
+    BLOCK_R: tl.constexpr, NBC: tl.constexpr, BC: tl.constexpr, BCP: tl.constexpr,
+):  # fmt: skip
     rows, blocks, cols, row_ok, col_ok, block_ok, mask, offsets = _tile(
         tl.program_id(0), tl.program_id(1), R, L, NBLK, BLOCK_R, NBC, BC, BCP
     )

@@ -1,0 +1,63 @@
+"""Calibration: giving static quantizers their ``amax``.
+
+One module per algorithm, each defining an :class:`~.base.Algorithm` (its name in recipes, the
+options it accepts with a rule for each, and how it runs): :mod:`.max` and :mod:`.mse`.
+:mod:`.collect` gathers activation statistics from ``forward_loop`` and reduces them (where a
+reduction across processes goes); :mod:`.options` holds the option rules shared by algorithms.
+A new algorithm is a new module whose :class:`~.base.Algorithm` is added to
+:data:`ALGORITHMS`; recipes that name it then pass the runtime's checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..quantizer import iter_stages
+from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
+from .max import MAX
+from .mse import MSE
+
+ALGORITHMS: dict[str, Algorithm] = {algorithm.name: algorithm for algorithm in (MAX, MSE)}
+"""Calibration methods the runtime runs, by their name in recipes."""
+
+SUPPORTED_ALGORITHMS: tuple[str | None, ...] = (*ALGORITHMS, None)
+"""Calibration methods the runtime runs; None (``algorithm: null``) means no calibration."""
+
+__all__ = [
+    "ALGORITHMS",
+    "SUPPORTED_ALGORITHMS",
+    "Algorithm",
+    "Calibration",
+    "CalibrationResult",
+    "ForwardLoop",
+    "calibrate",
+]
+
+
+def calibrate(
+    model: nn.Module,
+    placed: Placed,
+    algorithm: dict[str, Any] | None,
+    forward_loop: ForwardLoop | None,
+    *,
+    progress: bool = True,
+) -> CalibrationResult:
+    """Calibrate the placed quantizers in place with the recipe's ``algorithm``."""
+    if algorithm is None:
+        result = CalibrationResult()
+        pending = [
+            slot.name
+            for slot, quantizer in placed
+            if any(s.enabled and s.needs_calibration for s in iter_stages(quantizer))
+        ]
+        if pending:
+            result.warnings.append(
+                f"algorithm is null: {len(pending)} static quantizer(s) are not calibrated and "
+                "take amax from each tensor at run time"
+            )
+        return result
+    calibration = Calibration(model, placed, algorithm, forward_loop, progress)
+    ALGORITHMS[algorithm["method"]].run(calibration)
+    return calibration.result

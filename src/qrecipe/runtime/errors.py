@@ -1,0 +1,18 @@
+"""The error for recipes that are valid but ask for something this runtime cannot do."""
+
+from __future__ import annotations
+
+from ..language import Diagnostic, RecipeError
+
+
+class UnsupportedRecipeError(RecipeError):
+    """The recipe is valid but asks for something this runtime cannot do."""
+
+    code = "unsupported"
+
+
+def unsupported(message: str, pointer: str, hint: str | None = None) -> Diagnostic:
+    """One problem of a flat recipe, at a JSON pointer, for an :class:`UnsupportedRecipeError`."""
+    return Diagnostic(
+        message, "<flat recipe>", pointer=pointer, code=UnsupportedRecipeError.code, hint=hint
+    )
