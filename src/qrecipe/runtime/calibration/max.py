@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..kernels import reduce_amax
 from ..timing import timed
-from .base import Algorithm, Calibration, OptionRule
+from .base import Algorithm, Calibration, OptionRule, Stages
 from .collect import collect_amax
 from .options import COMMON_OPTIONS, accepted, false_only
 
@@ -26,42 +26,44 @@ OPTIONS: dict[str, OptionRule] = {
 
 def calibrate_max(calibration: Calibration) -> None:
     """Give every enabled static quantizer the amax of the data it sees."""
-    result = calibration.result
     weights, activations = calibration.static_stages()
-    with timed(result.timings, "calibrate_weights"), torch.no_grad():
-        hidden = not calibration.progress
+    with timed(calibration.result.timings, "calibrate_weights"):
+        _calibrate_weights(weights, calibration.progress)
+    with timed(calibration.result.timings, "calibrate_activations"):
+        _calibrate_activations(calibration, activations)
+
+
+def _calibrate_weights(weights: Stages, progress: bool) -> None:
+    with torch.no_grad():
         for slot, stage in tqdm(
-            weights, desc="calibrating weights", unit="quantizer", disable=hidden
+            weights, desc="calibrating weights", unit="quantizer", disable=not progress
         ):
             stage.amax = reduce_amax(slot.weight(), stage.fmt).float()
 
-    with timed(result.timings, "calibrate_activations"):
-        skip_forward = (
-            bool(calibration.algorithm.get("skip_forward_without_activation_calib"))
-            and not activations
+
+def _calibrate_activations(calibration: Calibration, activations: Stages) -> None:
+    result = calibration.result
+    forward_loop = calibration.forward_loop
+    if activations and forward_loop is None:
+        result.warnings.append(
+            f"no forward_loop given: {len(activations)} activation quantizer(s) are not "
+            "calibrated and take amax from each tensor at run time"
         )
-        forward_loop = calibration.forward_loop
-        if activations and forward_loop is None:
+        return
+    skip = bool(calibration.algorithm.get("skip_forward_without_activation_calib"))
+    if forward_loop is None or (skip and not activations):
+        return
+    result.batches, amaxes = collect_amax(
+        calibration.model, calibration.placed, activations, forward_loop, calibration.progress
+    )
+    for (slot, stage), amax in zip(activations, amaxes, strict=True):
+        if amax is None:
             result.warnings.append(
-                f"no forward_loop given: {len(activations)} activation quantizer(s) are not "
-                "calibrated and take amax from each tensor at run time"
+                f"{slot.name}: no calibration data reached this quantizer; it takes amax from "
+                "each tensor at run time"
             )
-        elif forward_loop is not None and not skip_forward:
-            result.batches, amaxes = collect_amax(
-                calibration.model,
-                calibration.placed,
-                activations,
-                forward_loop,
-                calibration.progress,
-            )
-            for (slot, stage), amax in zip(activations, amaxes, strict=True):
-                if amax is not None:
-                    stage.amax = amax
-                else:
-                    result.warnings.append(
-                        f"{slot.name}: no calibration data reached this quantizer; it takes "
-                        "amax from each tensor at run time"
-                    )
+        else:
+            stage.amax = amax
 
 
 MAX = Algorithm("max", OPTIONS, calibrate_max)
