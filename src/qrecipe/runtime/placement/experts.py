@@ -48,7 +48,7 @@ def fused_experts_first_projection(module: nn.Module) -> str | None:
 class ExpertsWiring(Wiring):
     """The quantizer attributes of one fused-experts module."""
 
-    weights: list[tuple[str, str]] = field(default_factory=list)
+    projections: list[tuple[str, str]] = field(default_factory=list)
     """(parameter, attribute of its list of per-expert quantizers), first projection first."""
     input: str
     transposed: bool = False
@@ -95,7 +95,7 @@ class FusedExperts(Placement):
             per_expert = [quantizers[s.name] for s in owner.slots if s.tensor == tensor]
             attr = f"{tensor}_weight_quantizers"
             wiring.attach(module, attr, nn.ModuleList(per_expert))
-            wiring.weights.append((tensor, attr))
+            wiring.projections.append((tensor, attr))
         wiring.handles += [
             module.register_forward_pre_hook(_pre_hook, with_kwargs=True),
             module.register_forward_hook(_post_hook, with_kwargs=True, always_call=True),
@@ -136,7 +136,7 @@ def _pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     wiring = ExpertsWiring.of(module)
     if wiring is None:
         return None
-    for tensor, attr in wiring.weights:
+    for tensor, attr in wiring.projections:
         quantizers = _expert_quantizers(module, attr)
         if not any(is_active(q) for q in quantizers):
             continue
