@@ -44,4 +44,4 @@ def test_demo_explains_a_missing_runtime(tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    assert "pip install 'qrecipe[runtime]'" in result.stderr
+    assert "pip install 'qrecipe[demo]'" in result.stderr
