@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..schema import SCHEMA_NAMES, load_schema
 from .errors import Diagnostic, SchemaValidationError
@@ -101,7 +101,9 @@ def _ecma_validator_class() -> type[Draft202012Validator]:
         if not re.search(anchored, instance):
             yield ValidationError(f"{instance!r} does not match {regex!r}")
 
-    return validators.extend(Draft202012Validator, {"pattern": pattern})
+    # The stubs leave ``extend`` unannotated; it returns a validator class like the one given.
+    extended = cast(Any, validators).extend(Draft202012Validator, {"pattern": pattern})
+    return cast("type[Draft202012Validator]", extended)
 
 
 def show(value: Any) -> str:
@@ -127,7 +129,7 @@ def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
     if error.validator not in ("anyOf", "oneOf") or not error.context:
         yield error
         return
-    by_branch: dict[int, list[ValidationError]] = {}
+    by_branch: dict[str | int, list[ValidationError]] = {}
     for sub in error.context:
         by_branch.setdefault(sub.schema_path[0], []).append(sub)
     fitting = [
@@ -177,10 +179,13 @@ def _message(error: ValidationError, root: dict[str, Any]) -> tuple[str, str | N
     """(message, hint, extra pointer token) for one leaf error."""
     validator = error.validator
     value = error.instance
+    # The stubs allow "unset" for both; a leaf error from iter_errors always has them.
+    expected: Any = error.validator_value
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     if "propertyNames" in error.absolute_schema_path and isinstance(value, str):
         return f"invalid key {show(value)}", None, [value]
     if validator in ("additionalProperties", "unevaluatedProperties"):
-        allowed = _allowed_keys(error.schema, value, root)
+        allowed = _allowed_keys(schema, value, root)
         extra = [k for k in value if k not in allowed] if isinstance(value, dict) else []
         if not extra:
             return "", None, []  # the keys are known: their own errors say what is wrong
@@ -193,14 +198,14 @@ def _message(error: ValidationError, root: dict[str, Any]) -> tuple[str, str | N
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key {show(missing)}", None, []
     if validator == "enum":
-        choices = [c for c in error.validator_value if isinstance(c, str)]
+        choices = [c for c in expected if isinstance(c, str)]
         hint = suggest(value, choices) if isinstance(value, str) else None
-        listed = ", ".join(show(c) for c in error.validator_value)
+        listed = ", ".join(show(c) for c in expected)
         return f"{show(value)} is not one of {listed}", hint, []
     if validator == "const":
-        return f"{show(value)} must be {show(error.validator_value)}", None, []
+        return f"{show(value)} must be {show(expected)}", None, []
     if validator == "type":
-        wanted = error.validator_value
+        wanted = expected
         wanted = [wanted] if isinstance(wanted, str) else wanted
         names = " or ".join(
             "a mapping" if w == "object" else "a list" if w == "array" else w for w in wanted
@@ -212,16 +217,16 @@ def _message(error: ValidationError, root: dict[str, Any]) -> tuple[str, str | N
                 f"YAML 1.1 reads {value} as a string; write it with a dot, e.g. {_with_dot(value)}"
             )
         return f"expected {names}, got {describe_type(value)}{shown}", hint, []
-    if validator == "pattern" and error.validator_value.startswith("^[Ee]"):
+    if validator == "pattern" and expected.startswith("^[Ee]"):
         return (
             f"{show(value)} is not a number format written ExMy",
             "write e.g. e4m3, e5m2, e2m1 (E = exponent bits, M = mantissa bits)",
             [],
         )
     if validator == "pattern":
-        return f"{show(value)} does not match the pattern {show(error.validator_value)}", None, []
-    if validator == "not" and isinstance(error.validator_value, dict):
-        comment = error.validator_value.get("$comment")
+        return f"{show(value)} does not match the pattern {show(expected)}", None, []
+    if validator == "not" and isinstance(expected, dict):
+        comment = expected.get("$comment")
         return (comment or f"{show(value)} is not allowed here"), None, []
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {
@@ -230,7 +235,7 @@ def _message(error: ValidationError, root: dict[str, Any]) -> tuple[str, str | N
             "maximum": "at most",
             "exclusiveMaximum": "less than",
         }
-        return f"{show(value)} must be {words[validator]} {error.validator_value}", None, []
+        return f"{show(value)} must be {words[validator]} {expected}", None, []
     if validator in ("minItems", "maxItems", "items", "prefixItems") and isinstance(value, list):
         return f"{show(value)} must be a pair [E, M] of integers", None, []
     if validator == "minLength":
