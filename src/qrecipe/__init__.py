@@ -1,62 +1,15 @@
 """qrecipe: write, check, share and apply model-quantization recipes.
 
-Validation and resolution never import torch; the runtime lives in :mod:`qrecipe.runtime` and
-needs the ``[runtime]`` extra.
+The names here are the recipe language's public API (:mod:`qrecipe.language`): load, resolve,
+validate, fingerprint and list recipes, and the errors they raise. Validation and resolution
+never import torch; the runtime lives in :mod:`qrecipe.runtime` and needs the ``[runtime]``
+extra.
 """
 
-from .language import (
-    Diagnostic,
-    DuplicateKeyError,
-    FingerprintMismatchError,
-    ImportCycleError,
-    ImportKindError,
-    ImportNotFoundError,
-    PathEscapeError,
-    RecipeDeprecationWarning,
-    RecipeError,
-    RecipeInfo,
-    RecipeLimitError,
-    RecipeNotFoundError,
-    RecipeSemanticError,
-    RecipeSyntaxError,
-    SchemaValidationError,
-    canonical_bytes,
-    fingerprint,
-    list_recipes,
-    load,
-    load_flat,
-    pretty_json,
-    resolve,
-    schema,
-    validate,
-)
+# The package's API is exactly the language's, re-exported whole so the two never drift.
+from .language import *  # noqa: F403
+from .language import __all__ as _LANGUAGE_API
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Diagnostic",
-    "DuplicateKeyError",
-    "FingerprintMismatchError",
-    "ImportCycleError",
-    "ImportKindError",
-    "ImportNotFoundError",
-    "PathEscapeError",
-    "RecipeDeprecationWarning",
-    "RecipeError",
-    "RecipeInfo",
-    "RecipeLimitError",
-    "RecipeNotFoundError",
-    "RecipeSemanticError",
-    "RecipeSyntaxError",
-    "SchemaValidationError",
-    "__version__",
-    "canonical_bytes",
-    "fingerprint",
-    "list_recipes",
-    "load",
-    "load_flat",
-    "pretty_json",
-    "resolve",
-    "schema",
-    "validate",
-]
+__all__ = [*_LANGUAGE_API, "__version__"]
