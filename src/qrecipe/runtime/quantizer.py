@@ -5,6 +5,11 @@ form), an enable flag (``attributes["enable"]``) and, once calibrated, ``amax`` 
 named ``_amax`` so that ``state_dict()`` carries it. Called on a tensor it returns the
 fake-quantized tensor (in the tensor's dtype), or the tensor itself when disabled.
 
+Calibration algorithms may leave two more buffers: ``_pre_quant_scale`` (AWQ, SmoothQuant: a
+per-channel factor every input is multiplied by first, even when the quantizer is disabled, as
+in the reference) and ``_global_amax`` (static NVFP4: the per-tensor amax, when it is not the
+largest block amax).
+
 A :class:`SequentialQuantizer` is what a ``cfg`` list turns a quantizer into: several
 :class:`TensorQuantizer` stages applied one after another.
 
@@ -37,6 +42,8 @@ class TensorQuantizer(nn.Module):
     """One quantizer: attributes, enable flag, calibrated ``amax`` (buffer ``_amax``)."""
 
     _amax: torch.Tensor | None
+    _pre_quant_scale: torch.Tensor | None
+    _global_amax: torch.Tensor | None
 
     def __init__(self, attributes: dict[str, Any] | None = None, backend: str = "auto") -> None:
         super().__init__()
@@ -45,6 +52,8 @@ class TensorQuantizer(nn.Module):
         )
         self.backend = backend
         self.register_buffer("_amax", None)
+        self.register_buffer("_pre_quant_scale", None)
+        self.register_buffer("_global_amax", None)
         self._format: QuantFormat | None = None
         self._collector: Collector | None = None
         self._state = next(_state_counter)
@@ -67,6 +76,8 @@ class TensorQuantizer(nn.Module):
         self.attributes = copy.deepcopy(attributes)
         self._format = None
         self._amax = None
+        self._pre_quant_scale = None
+        self._global_amax = None
         self._apply_constant_amax()
         self._touch()
 
@@ -112,6 +123,29 @@ class TensorQuantizer(nn.Module):
             self._amax = tensor
         self._touch()
 
+    @property
+    def pre_quant_scale(self) -> torch.Tensor | None:
+        """The per-channel factor inputs are multiplied by before quantizing, or None."""
+        return self._pre_quant_scale
+
+    @pre_quant_scale.setter
+    def pre_quant_scale(self, value: torch.Tensor | None) -> None:
+        self._pre_quant_scale = None if value is None else value.detach().clone()
+        self._touch()
+
+    @property
+    def global_amax(self) -> torch.Tensor | None:
+        """Static NVFP4: the per-tensor amax, when calibration fixed it apart from the blocks."""
+        return self._global_amax
+
+    @global_amax.setter
+    def global_amax(self, value: torch.Tensor | None) -> None:
+        if value is None:
+            self._global_amax = None
+        else:
+            self._global_amax = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+        self._touch()
+
     def _apply_constant_amax(self) -> None:
         if self.attributes["use_constant_amax"]:
             # The reference pins these quantizers to the largest FP8 E4M3 value.
@@ -119,10 +153,13 @@ class TensorQuantizer(nn.Module):
         elif self.attributes["constant_amax"] is not None:
             self._amax = torch.tensor(float(self.attributes["constant_amax"]))
 
-    def state_token(self) -> tuple[int, int]:
+    def state_token(self) -> tuple[int, ...]:
         """Changes whenever the quantizer would produce different output for the same input."""
-        amax_version = -1 if self._amax is None else self._amax._version
-        return (self._state, amax_version)
+        versions = tuple(
+            -1 if tensor is None else tensor._version
+            for tensor in (self._amax, self._pre_quant_scale, self._global_amax)
+        )
+        return (self._state, *versions)
 
     def _touch(self) -> None:
         self._state = next(_state_counter)
@@ -131,6 +168,10 @@ class TensorQuantizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fake-quantize ``x`` (or pass it through when disabled or collecting statistics)."""
+        if self._pre_quant_scale is not None:
+            # Applied before anything else, whether or not the quantizer quantizes, as in the
+            # reference: the matching inverse factor is folded into the layer's weight.
+            x = x * self._pre_quant_scale
         if self._collector is not None:
             # While calibrating, statistics are taken from unquantized tensors, as in the
             # reference: every layer sees the full-precision model.
@@ -145,7 +186,10 @@ class TensorQuantizer(nn.Module):
             amax = reduce_amax(x.detach(), fmt)
         elif amax is not None and amax.device != x.device:
             amax = amax.to(x.device)
-        y = fake_quant(x, fmt, amax=amax, backend=self.backend)
+        global_amax = self._global_amax
+        if global_amax is not None and global_amax.device != x.device:
+            global_amax = global_amax.to(x.device)
+        y = fake_quant(x, fmt, amax=amax, backend=self.backend, global_amax=global_amax)
         if x.requires_grad and torch.is_grad_enabled():
             # Straight-through estimator: forward value of y, gradient of the identity.
             y = x + (y - x).detach()
@@ -170,9 +214,11 @@ class TensorQuantizer(nn.Module):
     ) -> None:
         # An uncalibrated quantizer has no ``_amax`` buffer yet; create it so that loading a
         # calibrated checkpoint into a freshly quantized model restores amax.
-        key = prefix + "_amax"
-        if key in state_dict and self._amax is None:
-            self._amax = torch.empty_like(state_dict[key], dtype=torch.float32)
+        for name in ("_amax", "_pre_quant_scale", "_global_amax"):
+            key = prefix + name
+            if key in state_dict and getattr(self, name) is None:
+                dtype = state_dict[key].dtype if name == "_pre_quant_scale" else torch.float32
+                setattr(self, name, torch.empty_like(state_dict[key], dtype=dtype))
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -218,7 +264,7 @@ class SequentialQuantizer(nn.ModuleList):
         """One attribute object per stage."""
         return [stage.attributes for stage in self.stages]
 
-    def state_token(self) -> tuple[tuple[int, int], ...]:
+    def state_token(self) -> tuple[tuple[int, ...], ...]:
         """Combined state of the stages (see :meth:`TensorQuantizer.state_token`)."""
         return tuple(stage.state_token() for stage in self.stages)
 

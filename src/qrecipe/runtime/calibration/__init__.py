@@ -18,8 +18,11 @@ from ..quantizer import iter_stages
 from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
 from .max import MAX
 from .mse import MSE
+from .smoothquant import SMOOTHQUANT
 
-ALGORITHMS: dict[str, Algorithm] = {algorithm.name: algorithm for algorithm in (MAX, MSE)}
+ALGORITHMS: dict[str, Algorithm] = {
+    algorithm.name: algorithm for algorithm in (MAX, MSE, SMOOTHQUANT)
+}
 """Calibration methods the runtime runs, by their name in recipes."""
 
 SUPPORTED_ALGORITHMS: tuple[str | None, ...] = (*ALGORITHMS, None)

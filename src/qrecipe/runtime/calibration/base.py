@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
-from ..placement import Slot
+from ..placement import Slot, Wiring
 from ..quantizer import AnyQuantizer, TensorQuantizer, iter_stages
 
 ForwardLoop = Callable[[nn.Module], Any]
@@ -26,11 +27,40 @@ OptionRule = Callable[[str, Any], "str | None"]
 
 @dataclass
 class CalibrationResult:
-    """What calibration did: timings by phase and anything the user should know."""
+    """What calibration did: timings by phase, per-quantizer results and warnings."""
 
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     batches: int = 0
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What the algorithm chose for each quantizer (by name): AWQ's alpha, clip ratios, GPTQ's
+    error, the MSE multipliers, ... (see the report)."""
+
+    def record(self, name: str, **values: Any) -> None:
+        """Add algorithm results for the quantizer ``name``."""
+        self.details.setdefault(name, {}).update(values)
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        """Accumulate ``seconds`` into ``timings[phase]`` (phases run once per layer add up)."""
+        self.timings[phase] = self.timings.get(phase, 0.0) + seconds
+
+
+@dataclass
+class LinearLayer:
+    """A linear layer with its input and weight quantizers: what AWQ, SmoothQuant and GPTQ move
+    scales and rounding error through."""
+
+    name: str
+    module: nn.Linear
+    input: TensorQuantizer
+    input_name: str
+    weight: AnyQuantizer
+    weight_name: str
+
+    @property
+    def weight_tensor(self) -> torch.Tensor:
+        """The layer's weight parameter (``out_features x in_features``)."""
+        return self.module.weight
 
 
 @dataclass
@@ -44,6 +74,18 @@ class Calibration:
     forward_loop: ForwardLoop | None
     progress: bool
     result: CalibrationResult = field(default_factory=CalibrationResult)
+    changed_parameters: set[int] = field(default_factory=set)
+    """Parameters whose original is already kept for removal (by id), shared across layers."""
+
+    def option(self, name: str, default: Any) -> Any:
+        """The algorithm option ``name``; ``default`` when it is absent or null."""
+        value = self.algorithm.get(name)
+        return default if value is None else value
+
+    @property
+    def distributed_sync(self) -> bool:
+        """Whether statistics are reduced across the processes of a torch.distributed job."""
+        return bool(self.option("distributed_sync", True))
 
     def static_stages(self) -> tuple[Stages, Stages]:
         """The enabled stages that need an amax: (weights, activations)."""
@@ -55,6 +97,70 @@ class Calibration:
                     (weights if slot.tensor is not None else activations).append((slot, stage))
         return weights, activations
 
+    def linear_layers(self) -> list[LinearLayer]:
+        """The ``nn.Linear`` layers with a weight and a single-stage input quantizer, in order.
+
+        As in the reference, only linear layers (2-D weights) take part in the algorithms that
+        move scales or rounding error between activations and weights.
+        """
+        by_owner: dict[str, dict[str, tuple[Slot, AnyQuantizer]]] = {}
+        for slot, quantizer in self.placed:
+            by_owner.setdefault(slot.owner_name, {})[slot.role] = (slot, quantizer)
+        layers = []
+        for owner_name, roles in by_owner.items():
+            if "weight" not in roles or "input" not in roles:
+                continue
+            weight_slot, weight = roles["weight"]
+            input_slot, input_quantizer = roles["input"]
+            module = weight_slot.parent
+            if not isinstance(module, nn.Linear) or weight_slot.tensor != "weight":
+                continue
+            if not isinstance(input_quantizer, TensorQuantizer) or module.weight.dim() != 2:
+                continue
+            layers.append(
+                LinearLayer(
+                    owner_name,
+                    module,
+                    input_quantizer,
+                    input_slot.name,
+                    weight,
+                    weight_slot.name,
+                )
+            )
+        return layers
+
+    def replace_weight(self, module: nn.Module, value: torch.Tensor, name: str = "weight") -> None:
+        """Write ``value`` into parameter ``name`` of ``module`` in place, keeping the original.
+
+        The original is kept (once per parameter, on the CPU) on the module's wiring, so that
+        removing the quantizers puts it back bit for bit.
+        """
+        parameter = module._parameters[name]
+        if parameter is None:
+            raise ValueError(f"{type(module).__name__}.{name} is None")
+        if id(parameter) not in self.changed_parameters:
+            wiring = Wiring.of(module)
+            if wiring is None:
+                raise ValueError(f"{type(module).__name__} carries no quantizers")
+            wiring.keep_original(module, name)
+            self.changed_parameters.add(id(parameter))
+        with torch.no_grad():
+            parameter.copy_(value.to(dtype=parameter.dtype, device=parameter.device))
+
+    def restricted(
+        self, model: nn.Module, placed: Placed, forward_loop: ForwardLoop | None
+    ) -> Calibration:
+        """The same algorithm over part of the model (one decoder layer), sharing the result."""
+        return Calibration(
+            model,
+            placed,
+            self.algorithm,
+            forward_loop,
+            progress=False,
+            result=self.result,
+            changed_parameters=self.changed_parameters,
+        )
+
 
 @dataclass(frozen=True)
 class Algorithm:
@@ -65,3 +171,8 @@ class Algorithm:
     """Every option the method understands, with the rule its value must follow."""
     run: Callable[[Calibration], None]
     """Calibrates ``calibration.placed`` in place, recording into ``calibration.result``."""
+    mutates_weights: bool = False
+    """Whether it changes weights (AWQ, SmoothQuant, GPTQ): such methods refuse the layer-by-
+    layer mode that leaves weights untouched (``calib_mutates_weights: false``)."""
+    qdq_between_layers: bool = False
+    """Layer by layer, whether each layer's quantized output feeds the next by default (GPTQ)."""

@@ -38,7 +38,12 @@ def reduce_amax(x: Tensor, fmt: QuantFormat, *, backend: str = "auto") -> Tensor
 
 
 def fake_quant(
-    x: Tensor, fmt: QuantFormat, amax: Tensor | None = None, *, backend: str = "auto"
+    x: Tensor,
+    fmt: QuantFormat,
+    amax: Tensor | None = None,
+    *,
+    backend: str = "auto",
+    global_amax: Tensor | None = None,
 ) -> Tensor:
     """Quantize-dequantize ``x`` (float32, float16 or bfloat16), returning its dtype.
 
@@ -49,10 +54,17 @@ def fake_quant(
 
     ``backend``: ``"triton"``, ``"torch"`` or ``"auto"`` (Triton for CUDA tensors, the PyTorch
     reference otherwise). Both give identical bits. No gradient flows through the result.
+
+    ``global_amax``: static NVFP4 only, the per-tensor amax that sets the FP32 scale above the
+    FP8 block scales (by default the largest block amax). Calibration fixes it apart from the
+    block amax when siblings share one per-tensor scale or when an MSE search lowers every
+    block's amax.
     """
+    if global_amax is not None and not (fmt.scheme == "nvfp4" and not fmt.dynamic_blocks):
+        raise ValueError("global_amax applies to static NVFP4 only")
     with torch.no_grad():
         if _resolve_backend(x, backend) == "triton":
             from . import triton_qdq
 
-            return triton_qdq.fake_quant(x.detach(), fmt, amax)
-        return reference.fake_quant(x.detach(), fmt, amax)
+            return triton_qdq.fake_quant(x.detach(), fmt, amax, global_amax)
+        return reference.fake_quant(x.detach(), fmt, amax, global_amax)

@@ -245,7 +245,9 @@ def _mx_qdq(values: Tensor, block: Tensor, element: ElementFormat) -> Tensor:
     return codes * pow2(exponent)
 
 
-def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+def fake_quant(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None = None, global_amax: Tensor | None = None
+) -> Tensor:
     """Quantize-dequantize ``x`` in its dtype; see :func:`qrecipe.runtime.kernels.fake_quant`."""
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise TypeError(f"fake_quant supports float32, float16 and bfloat16 tensors, not {x.dtype}")
@@ -264,15 +266,18 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
         block_format = QuantFormat(element=fmt.element, scheme="nvfp4", block_sizes=fmt.block_sizes)
         if fmt.dynamic or amax is None:
             blocks = reduce_amax(x, block_format)
-            global_amax = finite_abs(x).amax()
+            tensor_amax = finite_abs(x).amax()
         elif fmt.dynamic_blocks:
             blocks = reduce_amax(x, block_format)
-            global_amax = check_amax(amax, shape, fmt)
+            tensor_amax = check_amax(amax, shape, fmt)
         else:
             blocks = check_amax(amax, shape, fmt)
-            global_amax = blocks.amax() if blocks.numel() else blocks.new_zeros(())
+            if global_amax is not None:
+                tensor_amax = global_amax.detach().float().reshape(())
+            else:
+                tensor_amax = blocks.amax() if blocks.numel() else blocks.new_zeros(())
         block = expand_groups(blocks, shape, block_format)
-        result = _nvfp4_qdq(values, block, global_amax)
+        result = _nvfp4_qdq(values, block, tensor_amax)
     else:
         table = reduce_amax(x, fmt) if amax is None or fmt.dynamic else check_amax(amax, shape, fmt)
         result = _scaled_qdq(values, expand_groups(table, shape, fmt), fmt.element)

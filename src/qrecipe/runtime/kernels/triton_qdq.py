@@ -212,8 +212,11 @@ def reduce_amax(x: Tensor, fmt: QuantFormat) -> Tensor:
     return flat.reshape(fmt.amax_shape(x.shape))
 
 
-def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+def fake_quant(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None = None, global_amax: Tensor | None = None
+) -> Tensor:
     """Quantize-dequantize ``x`` with the Triton kernels (same bits as the reference)."""
+    tensor_amax = global_amax
     _check_device(x)
     if x.dtype not in _DTYPE_CODES:
         raise TypeError(f"fake_quant supports float32, float16 and bfloat16 tensors, not {x.dtype}")
@@ -230,8 +233,11 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
             if use_table:
                 assert amax is not None
                 table = check_amax(amax, shape, fmt).to(x.device).contiguous().reshape(-1)
-                # As in the reference: a NaN in the table makes the whole tensor NaN.
-                global_amax = table.amax() if table.numel() else table.new_zeros(())
+                if tensor_amax is not None:
+                    global_amax = tensor_amax.detach().float().reshape(()).to(x.device)
+                else:
+                    # As in the reference: a NaN in the table makes the whole tensor NaN.
+                    global_amax = table.amax() if table.numel() else table.new_zeros(())
                 group_amax = table
             else:
                 if amax is not None and fmt.dynamic_blocks and not fmt.dynamic:

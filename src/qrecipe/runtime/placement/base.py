@@ -114,6 +114,9 @@ class Wiring:
     """Child modules added (quantizers, lists of per-expert quantizers), in order."""
     handles: list[RemovableHandle] = field(default_factory=list)
     """The handles of the hooks registered on the module."""
+    originals: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Parameters a calibration algorithm changed (folded scales, GPTQ), as they were before
+    (a copy on the CPU), by parameter name: removal puts them back bit for bit."""
 
     @classmethod
     def of(cls, module: nn.Module) -> Self | None:
@@ -126,12 +129,26 @@ class Wiring:
         module.add_module(attr, child)
         self.added.append(attr)
 
+    def keep_original(self, module: nn.Module, name: str) -> None:
+        """Remember parameter ``name`` of ``module`` as it is now, unless already remembered."""
+        if name not in self.originals:
+            parameter = module._parameters[name]
+            if parameter is None:
+                raise ValueError(f"{type(module).__name__}.{name} is None")
+            self.originals[name] = parameter.detach().to("cpu", copy=True)
+
     def remove(self, module: nn.Module) -> None:
         """Undo the installation on ``module``: hooks first, then the added children."""
         for handle in self.handles:
             handle.remove()
         for attr in self.added:
             module._modules.pop(attr, None)
+        with torch.no_grad():
+            for name, original in self.originals.items():
+                parameter = module._parameters[name]
+                if parameter is not None:
+                    parameter.copy_(original)
+        self.originals.clear()
 
 
 class Placement(ABC):
@@ -164,7 +181,10 @@ def quantizer_at(module: nn.Module, attr: str) -> AnyQuantizer:
 
 def is_active(quantizer: AnyQuantizer) -> bool:
     """Whether calling the quantizer could change or observe anything."""
-    return any(s.enabled or s._collector is not None for s in iter_stages(quantizer))
+    return any(
+        s.enabled or s._collector is not None or s._pre_quant_scale is not None
+        for s in iter_stages(quantizer)
+    )
 
 
 def quantize_input(
