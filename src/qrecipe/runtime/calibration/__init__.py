@@ -18,13 +18,23 @@ from ..quantizer import iter_stages
 from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
 from .awq import AWQ_CLIP, AWQ_FULL, AWQ_LITE
 from .gptq import GPTQ
+from .headroom import NVFP4_ACT_HEADROOM
 from .max import MAX
 from .mse import MSE
 from .smoothquant import SMOOTHQUANT
 
 ALGORITHMS: dict[str, Algorithm] = {
     algorithm.name: algorithm
-    for algorithm in (MAX, MSE, SMOOTHQUANT, AWQ_LITE, AWQ_CLIP, AWQ_FULL, GPTQ)
+    for algorithm in (
+        MAX,
+        MSE,
+        SMOOTHQUANT,
+        AWQ_LITE,
+        AWQ_CLIP,
+        AWQ_FULL,
+        GPTQ,
+        NVFP4_ACT_HEADROOM,
+    )
 }
 """Calibration methods the runtime runs, by their name in recipes."""
 

@@ -67,12 +67,13 @@ def search_weights(calibration: Calibration) -> None:
         for slot, quantizer in tqdm(
             targets, desc="mse search", unit="quantizer", disable=not calibration.progress
         ):
-            weight = slot.weight().float()
+            original = slot.weight()
+            weight = original.float()
             if sweep:
                 chosen = _sweep_fp8_scales(quantizer, weight)
                 calibration.result.record(slot.name, fp8_scale_sweep=_summary(chosen))
             else:
-                chosen = _search_multipliers(quantizer, weight, multipliers)
+                chosen = _search_multipliers(quantizer, weight, multipliers, original.dtype)
                 calibration.result.record(slot.name, mse_multiplier=_summary(chosen))
 
 
@@ -112,27 +113,38 @@ def group_sum(error: torch.Tensor, fmt: QuantFormat) -> torch.Tensor:
 
 
 def _search_multipliers(
-    quantizer: TensorQuantizer, weight: torch.Tensor, multipliers: torch.Tensor
+    quantizer: TensorQuantizer,
+    weight: torch.Tensor,
+    multipliers: torch.Tensor,
+    dtype: torch.dtype,
 ) -> torch.Tensor:
-    """Set the best amax per group; returns the chosen multipliers."""
+    """Set the best amax per group; returns the chosen multipliers.
+
+    The reference holds the amax of per-tensor and per-channel weights in the weight's dtype
+    (static blocks keep float32): candidates for an amax with several values are products in
+    that dtype, and the chosen amax is rounded to it.
+    """
     base = quantizer.amax
     if base is None:
         raise ValueError("the mse search starts from a max-calibrated amax")
     fmt = quantizer.fmt
     global_amax = quantizer.global_amax
+    if fmt.scheme not in ("tensor", "channel"):
+        dtype = torch.float32
+    held = base if base.dim() == 0 else base.to(dtype)
     losses = []
     for multiplier in multipliers:
         quantized = fake_quant(
             weight,
             fmt,
-            amax=base * multiplier,
+            amax=held * multiplier,
             backend=quantizer.backend,
             global_amax=global_amax,
         )
         losses.append(group_sum((weight - quantized).square(), fmt).reshape(base.shape))
     best = torch.argmin(torch.stack(losses), dim=0)
     chosen = multipliers[best]
-    quantizer.amax = base * chosen
+    quantizer.amax = (base * chosen).to(dtype)
     return chosen
 
 
