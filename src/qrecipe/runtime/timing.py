@@ -9,9 +9,12 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
-    """Record the seconds the block takes as ``timings[phase]`` (also when it raises)."""
+    """Add the seconds the block takes to ``timings[phase]`` (also when it raises).
+
+    A phase that runs several times (once per decoder layer) adds up.
+    """
     started = time.perf_counter()
     try:
         yield
     finally:
-        timings[phase] = time.perf_counter() - started
+        timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - started

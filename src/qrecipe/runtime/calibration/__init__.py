@@ -19,6 +19,7 @@ from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
 from .awq import AWQ_CLIP, AWQ_FULL, AWQ_LITE
 from .gptq import GPTQ
 from .headroom import NVFP4_ACT_HEADROOM
+from .layerwise import calibrate_layerwise
 from .max import MAX
 from .mse import MSE
 from .smoothquant import SMOOTHQUANT
@@ -75,5 +76,10 @@ def calibrate(
             )
         return result
     calibration = Calibration(model, placed, algorithm, forward_loop, progress)
-    ALGORITHMS[algorithm["method"]].run(calibration)
+    method = ALGORITHMS[algorithm["method"]]
+    layerwise = algorithm.get("layerwise") or {}
+    if layerwise.get("enable"):
+        calibrate_layerwise(calibration, method)
+    else:
+        method.run(calibration)
     return calibration.result

@@ -1,0 +1,252 @@
+"""Layer-by-layer calibration (``layerwise: {enable: true}``) of any algorithm.
+
+The model's decoder layers (``model.layers``, ``model.model.layers`` or
+``model.model.language_model.layers``, all of one class) are calibrated one at a time, as in
+the reference:
+
+1. ``forward_loop`` runs with decoder layer ``i`` capturing its inputs (the arguments of each
+   call) and stopping the model right there; the layers before it do no work (the one just
+   calibrated replays its own captured inputs, the others are replaced by a parameter-free
+   stand-in that returns placeholders on the ``meta`` device);
+2. the algorithm calibrates layer ``i`` alone, its ``forward_loop`` replaying the captured
+   inputs through the layer;
+3. layer ``i + 1``'s inputs are captured from layer ``i``'s outputs: full-precision outputs
+   (captured before step 2, with layer ``i``'s quantizers off) unless
+   ``get_qdq_activations_from_prev_layer`` is true, the default of GPTQ, in which case they are
+   the outputs of the calibrated, quantized layer ``i`` (its changed weights included).
+
+Only one layer's inputs are held at a time, and only one layer computes: the per-layer state
+of an algorithm (GPTQ's Hessians, AWQ's statistics) exists for one layer at a time, and a layer
+whose weights live elsewhere (offloaded with accelerate) is materialised by its own forward
+call only. Quantizers outside the decoder layers are calibrated afterwards by the same algorithm
+over the whole model. ``max`` calibrated layer by layer equals whole-model ``max`` exactly.
+A key-value cache in the captured arguments is reset before every replay.
+``checkpoint_dir``/``save_every`` (resuming an interrupted run) are not implemented: the report
+says so and calibration runs from the first layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..quantizer import iter_stages
+from .base import Algorithm, Calibration, Placed
+from .collect import collectors_installed
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+class _StopForward(Exception):
+    """Raised inside the model once the capturing layer has its inputs."""
+
+
+def find_decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
+    """The decoder layers and their module path, or None when the model has none to find."""
+    for path in ("model.language_model.layers", "model.layers", "language_model.layers", "layers"):
+        try:
+            candidate = model.get_submodule(path)
+        except AttributeError:
+            continue
+        if isinstance(candidate, nn.ModuleList) and len(candidate) > 0:
+            if len({type(layer) for layer in candidate}) == 1:
+                return path, candidate
+    return None
+
+
+def _meta_like(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return torch.empty(value.shape, dtype=value.dtype, device="meta")
+    if isinstance(value, tuple):
+        return tuple(_meta_like(v) for v in value)
+    if isinstance(value, list):
+        return [_meta_like(v) for v in value]
+    return value
+
+
+def _fresh_cache(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The captured keyword arguments with an empty key-value cache (replays must not grow it)."""
+    cache = kwargs.get("past_key_values")
+    if cache is None:
+        return kwargs
+    kwargs = dict(kwargs)
+    if hasattr(cache, "reset"):
+        cache.reset()
+    else:
+        kwargs["past_key_values"] = None
+    return kwargs
+
+
+class _Skipped(nn.Module):
+    """Stands in for a calibrated layer: no parameters, placeholder outputs."""
+
+    def __init__(self, output: Any) -> None:
+        super().__init__()
+        self.output = output
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.output
+
+
+@dataclass
+class _LayerMode:
+    mode: str = "original"
+    replay: deque[Call] = field(default_factory=deque)
+    captured: list[Call] = field(default_factory=list)
+    output: Any = None
+
+
+class LayerRunner:
+    """Drives the decoder layers through skip / run / capture while ``forward_loop`` runs."""
+
+    def __init__(self, model: nn.Module, layers: nn.ModuleList) -> None:
+        self.model = model
+        self.layers = layers
+        self.originals = list(layers)
+        self.modes = [_LayerMode() for _ in self.originals]
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        for index, layer in enumerate(self.originals):
+            layer.forward = self._dispatch(index, layer.forward)  # type: ignore[method-assign]
+        original_forward = self.model.forward
+
+        def stop_early(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return original_forward(*args, **kwargs)
+            except _StopForward:
+                return None
+
+        self.model.forward = stop_early  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            self.model.__dict__.pop("forward", None)
+            for index, layer in enumerate(self.originals):
+                layer.__dict__.pop("forward", None)
+                self.layers[index] = layer
+
+    def _dispatch(self, index: int, forward: Callable[..., Any]) -> Callable[..., Any]:
+        state = self.modes[index]
+
+        def dispatch(*args: Any, **kwargs: Any) -> Any:
+            if state.mode == "capture":
+                state.captured.append((args, kwargs))
+                raise _StopForward
+            if state.mode == "run":
+                if not state.replay:
+                    raise RuntimeError(
+                        f"decoder layer {index} was called more often than while its inputs "
+                        "were captured: forward_loop must send the same batches every time"
+                    )
+                real_args, real_kwargs = state.replay.popleft()
+                output = forward(*real_args, **_fresh_cache(real_kwargs))
+                state.output = _meta_like(output)
+                return output
+            return forward(*args, **kwargs)
+
+        return dispatch
+
+    def capture(self, index: int, forward_loop: Callable[[nn.Module], Any]) -> list[Call]:
+        """The inputs of layer ``index`` over ``forward_loop``, the layers before it skipped."""
+        if index >= 2 and not isinstance(self.layers[index - 2], _Skipped):
+            self.layers[index - 2] = _Skipped(self.modes[index - 2].output)
+            self.modes[index - 2].replay.clear()
+        if index >= 1:
+            previous = self.modes[index - 1]
+            previous.mode = "run"
+            previous.replay = deque(previous.captured)
+        current = self.modes[index]
+        current.mode = "capture"
+        current.captured = []
+        try:
+            with torch.no_grad():
+                forward_loop(self.model)
+        finally:
+            current.mode = "original"
+            if index >= 1:
+                self.modes[index - 1].mode = "original"
+        if not current.captured:
+            raise RuntimeError(
+                f"decoder layer {index} received no input while forward_loop ran: check that "
+                "forward_loop calls the model"
+            )
+        return current.captured
+
+
+def _replay(layer: nn.Module, calls: list[Call]) -> Callable[[nn.Module], None]:
+    def forward_loop(model: nn.Module) -> None:
+        for args, kwargs in calls:
+            layer(*args, **_fresh_cache(kwargs))
+
+    return forward_loop
+
+
+def _inside(placed: Placed, prefix: str) -> Placed:
+    return [(slot, q) for slot, q in placed if (slot.owner_name + ".").startswith(prefix + ".")]
+
+
+def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
+    """Run ``algorithm`` one decoder layer at a time (see the module docstring)."""
+    options: dict[str, Any] = calibration.algorithm.get("layerwise") or {}
+    forward_loop = calibration.forward_loop
+    if forward_loop is None:
+        raise ValueError("layer-by-layer calibration needs calibration data: pass forward_loop")
+    found = find_decoder_layers(calibration.model)
+    if found is None:
+        raise ValueError(
+            "layer-by-layer calibration found no decoder layers (model.layers, "
+            "model.model.layers or model.model.language_model.layers, all of one class); "
+            "set layerwise.enable: false"
+        )
+    path, layers = found
+    if options.get("checkpoint_dir") is not None:
+        calibration.result.warnings.append(
+            f"layerwise.checkpoint_dir {options['checkpoint_dir']!r}: per-layer checkpoints "
+            "(resuming an interrupted run) are not written by this runtime; calibration ran "
+            "from the first layer"
+        )
+    qdq = options.get("get_qdq_activations_from_prev_layer")
+    qdq = algorithm.qdq_between_layers if qdq is None else bool(qdq)
+    runner = LayerRunner(calibration.model, layers)
+    count = len(layers)
+    bar = tqdm(total=count, desc="calibrating layers", unit="layer", disable=not calibration.progress)
+    try:
+        with runner.patched():
+            inputs = runner.capture(0, forward_loop)
+            batches = len(inputs)
+            for index in range(count):
+                layer = runner.originals[index]
+                placed = _inside(calibration.placed, f"{path}.{index}")
+                last = index + 1 == count
+                next_inputs: list[Call] | None = None
+                if not last and not qdq:
+                    # Full-precision outputs feed the next layer, as in whole-model calibration.
+                    with collectors_installed(placed, {}):
+                        next_inputs = runner.capture(index + 1, forward_loop)
+                bar.set_postfix_str(f"layer {index + 1}/{count}")
+                algorithm.run(calibration.restricted(layer, placed, _replay(layer, inputs)))
+                if not last and qdq:
+                    next_inputs = runner.capture(index + 1, forward_loop)
+                bar.update(1)
+                inputs = next_inputs or []
+    finally:
+        bar.close()
+    calibration.result.batches = batches
+    inside = {id(q) for q in (q for _, q in _inside(calibration.placed, path))}
+    outside = [(slot, q) for slot, q in calibration.placed if id(q) not in inside]
+    if any(
+        stage.enabled and stage.needs_calibration
+        for _, quantizer in outside
+        for stage in iter_stages(quantizer)
+    ):
+        rest = calibration.restricted(calibration.model, outside, forward_loop)
+        rest.progress = calibration.progress
+        algorithm.run(rest)
