@@ -41,6 +41,10 @@ class QuantizerRecord:
     """Index of the entry whose ``cfg`` set its attributes; None means placement defaults."""
     amax: AmaxStats | None = None
     """For sequences, the statistics of the stages' amax values taken together."""
+    algorithm: dict[str, Any] | None = None
+    """What the calibration algorithm chose for this quantizer: AWQ's ``awq_alpha`` and
+    ``pre_quant_scale`` statistics, ``awq_clip_ratio``, ``gptq_relative_error``,
+    ``mse_multiplier``, ``smoothquant_alpha``, ``headroom``, ... (None when nothing)."""
 
 
 @dataclass
@@ -135,6 +139,7 @@ class QuantReport:
             "amax min",
             "amax mean",
             "amax max",
+            "algorithm",
         )
         rows = [header]
         for q in self.quantizers:
@@ -146,7 +151,10 @@ class QuantReport:
             else:
                 amax = (f"{q.amax.min:.4g}", f"{q.amax.mean:.4g}", f"{q.amax.max:.4g}")
             fmt = q.format if q.enabled else f"({q.format})"
-            rows.append((q.name, q.parent_class, fmt, "yes" if q.enabled else "no", entry, *amax))
+            result = _brief(q.algorithm)
+            rows.append(
+                (q.name, q.parent_class, fmt, "yes" if q.enabled else "no", entry, *amax, result)
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         numeric = {4, 5, 6, 7}
         lines = []
@@ -250,9 +258,30 @@ def build_report(
                 decided_by=decision.decided_by,
                 configured_by=decision.configured_by,
                 amax=_amax_stats(quantizer),
+                algorithm=calibration.details.get(slot.name),
             )
         )
     return report
+
+
+def _brief(results: dict[str, Any] | None) -> str:
+    """A calibration result in a few characters: ``awq_alpha=0.5 pre_quant_scale=0.4..2.1``."""
+    if not results:
+        return ""
+    parts = []
+    for key, value in results.items():
+        if isinstance(value, dict) and {"min", "max"} <= set(value):
+            parts.append(f"{key}={value['min']:.3g}..{value['max']:.3g}")
+        elif isinstance(value, float):
+            parts.append(f"{key}={value:.3g}")
+        elif isinstance(value, dict):
+            inner = ",".join(
+                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items()
+            )
+            parts.append(f"{key}({inner})")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
 
 
 def _unmatched_warning(entry: EntryMatch, model_classes: set[str]) -> str:
