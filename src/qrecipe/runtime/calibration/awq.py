@@ -315,10 +315,10 @@ def _reduce_activation_mean(state: LiteState, sync: bool) -> None:
 def _finish_lite(calibration: Calibration, state: LiteState) -> None:
     layer = state.layer
     result = calibration.result
-    losses = {
-        alpha: float(all_reduce_sum(loss, calibration.distributed_sync))
-        for alpha, loss in state.losses.items()
-    }
+    sync = calibration.distributed_sync
+    losses = {alpha: float(all_reduce_sum(loss, sync)) for alpha, loss in state.losses.items()}
+    steps = all_reduce_sum(torch.tensor([float(state.search_steps)]), sync)
+    state.search_steps = int(steps.item())
     if state.enabled and state.search_steps == 0:
         state.enabled = False
         result.warnings.append(
@@ -488,13 +488,16 @@ def _both(first: Collector, second: Collector) -> Collector:
 
 
 def _finish_clip(calibration: Calibration, state: ClipState) -> None:
+    sync = calibration.distributed_sync
+    losses = {ratio: all_reduce_sum(loss, sync) for ratio, loss in state.losses.items()}
+    state.tokens = int(all_reduce_sum(torch.tensor([float(state.tokens)]), sync).item())
     if state.tokens == 0:
         return
     best_loss = torch.full_like(state.max_amax, float("inf"))
     best_amax = torch.zeros_like(state.max_amax)
     best_ratio = torch.ones_like(state.max_amax)
-    for ratio, loss in state.losses.items():
-        loss = all_reduce_sum(loss, calibration.distributed_sync).view_as(state.max_amax)
+    for ratio, loss in losses.items():
+        loss = loss.view_as(state.max_amax)
         better = loss < best_loss
         best_loss = torch.where(better, loss, best_loss)
         best_amax = torch.where(better, state.max_amax * ratio, best_amax)

@@ -36,7 +36,13 @@ from ..kernels import fake_quant
 from ..quantizer import AnyQuantizer, Collector, TensorQuantizer, iter_stages
 from ..timing import timed
 from .base import Algorithm, Calibration, LinearLayer, OptionRule
-from .collect import all_reduce_sum, collectors_installed, pass_through, run_forward
+from .collect import (
+    all_reduce_sum,
+    collectors_installed,
+    pass_through,
+    process_count,
+    run_forward,
+)
 from .max import calibrate_max
 from .options import MUTATING_OPTIONS, accepted, positive_int_or_null, positive_or_null
 
@@ -122,10 +128,9 @@ def collect_hessians(calibration: Calibration, layers: list[LinearLayer]) -> lis
 
 
 def _combine_across_ranks(state: HessianState) -> None:
-    total = all_reduce_sum(torch.tensor([float(state.samples)]), True)
-    samples = int(total.item())
-    if samples == state.samples:
+    if process_count() == 1:
         return
+    samples = int(all_reduce_sum(torch.tensor([float(state.samples)]), True).item())
     weighted = all_reduce_sum(state.hessian * state.samples, True)
     state.hessian = weighted / max(samples, 1)
     state.samples = samples
