@@ -19,10 +19,9 @@ import torch.distributed as dist
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from tiny_models import batches, loop_over, tiny_llama  # noqa: E402
-
-import qrecipe  # noqa: E402
-from qrecipe.runtime import apply  # noqa: E402
+import qrecipe
+from qrecipe.runtime import apply
+from tiny_models import batches, loop_over, tiny_llama
 
 CASES = {
     "max": ("general/ptq/fp8_default-kv_fp8", {"method": "max"}),

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import gc
 from typing import Any
 
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-from tiny_models import batches, loop_over, tiny_bert, tiny_llama, tiny_moe  # noqa: E402
 
 import qrecipe  # noqa: E402
 from qrecipe.runtime import (  # noqa: E402
@@ -29,14 +28,27 @@ from qrecipe.runtime.calibration.gptq import column_quantizer  # noqa: E402
 from qrecipe.runtime.calibration.headroom import BlockHistogram, headroom_amax  # noqa: E402
 from qrecipe.runtime.calibration.mse import fp8_scale_candidates, group_sum  # noqa: E402
 from qrecipe.runtime.flatbuild import disable, entry, make_flat  # noqa: E402
-from qrecipe.runtime.kernels import QuantFormat, fake_quant, reduce_amax  # noqa: E402
+from qrecipe.runtime.kernels import fake_quant, reduce_amax  # noqa: E402
 from qrecipe.runtime.quantizer import TensorQuantizer, iter_stages  # noqa: E402
+from tiny_models import batches, loop_over, tiny_bert, tiny_llama, tiny_moe  # noqa: E402
 
 pytestmark = pytest.mark.runtime
 
+
+@pytest.fixture(autouse=True)
+def _release_quantized_models():
+    # Quantized attention modules keep the shared attention functions wrapped while they live;
+    # collect this test's models so that later tests find the functions as transformers has them.
+    yield
+    gc.collect()
+
+
 DATA = batches()
 LOOP = loop_over(DATA)
-NVFP4_STATIC = {"num_bits": [2, 1], "block_sizes": {"-1": 16, "type": "static", "scale_bits": [4, 3]}}
+NVFP4_STATIC = {
+    "num_bits": [2, 1],
+    "block_sizes": {"-1": 16, "type": "static", "scale_bits": [4, 3]},
+}
 INT4_BLOCK = {"num_bits": 4, "block_sizes": {"-1": 16, "type": "static"}}
 
 
@@ -122,7 +134,9 @@ def output_error(model: torch.nn.Module, reference: torch.Tensor) -> float:
 def test_awq_lowers_int4_output_error_against_max():
     reference = logits(tiny_llama())
     by_max = tiny_llama()
-    apply(by_max, with_algorithm("general/ptq/w4a16_int4_awq", {"method": "max"}), forward_loop=LOOP)
+    apply(
+        by_max, with_algorithm("general/ptq/w4a16_int4_awq", {"method": "max"}), forward_loop=LOOP
+    )
     by_awq = tiny_llama()
     report = apply(by_awq, qrecipe.resolve("general/ptq/w4a16_int4_awq"), forward_loop=LOOP)
     assert output_error(by_awq, reference) < output_error(by_max, reference)

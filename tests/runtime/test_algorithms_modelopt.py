@@ -17,6 +17,7 @@ CPU path stops short, the comparison stops there too, and says why:
 from __future__ import annotations
 
 import copy
+import gc
 import warnings
 from typing import Any
 
@@ -30,11 +31,10 @@ with warnings.catch_warnings():
     from modelopt.torch.quantization.nn import SequentialQuantizer as ModelOptSequential
     from modelopt.torch.quantization.utils import calib_utils
 
-from tiny_models import batches, loop_over, tiny_llama  # noqa: E402
-
 import qrecipe  # noqa: E402
 from qrecipe.runtime import apply, iter_quantizers  # noqa: E402
 from qrecipe.runtime.quantizer import iter_stages  # noqa: E402
+from tiny_models import batches, loop_over, tiny_llama  # noqa: E402
 
 pytestmark = [
     pytest.mark.runtime,
@@ -42,6 +42,15 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _release_quantized_models():
+    # Quantized attention modules keep the shared attention functions wrapped while they live;
+    # collect this test's models so that later tests find the functions as transformers has them.
+    yield
+    gc.collect()
+
 
 DATA = batches()
 
@@ -83,9 +92,7 @@ def compare(ours: Any, theirs: Any, *, logits: bool = True, use_cache: bool = Tr
     for name, quantizer in iter_quantizers(ours):
         reference = modules[name]
         stages = iter_stages(quantizer)
-        references = (
-            list(reference) if isinstance(reference, ModelOptSequential) else [reference]
-        )
+        references = list(reference) if isinstance(reference, ModelOptSequential) else [reference]
         assert len(stages) == len(references), name
         for index, (stage, other) in enumerate(zip(stages, references, strict=True)):
             if not stage.enabled or stage.attributes["use_constant_amax"]:

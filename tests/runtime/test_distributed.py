@@ -65,9 +65,7 @@ def test_max_across_ranks_equals_one_process_on_every_shard(ranks):
     assert torch.equal(together[key], torch.maximum(own[0][key], own[1][key]))
 
 
-@pytest.mark.parametrize(
-    "case", ["max_layerwise", "smoothquant", "awq_full", "gptq", "headroom"]
-)
+@pytest.mark.parametrize("case", ["max_layerwise", "smoothquant", "awq_full", "gptq", "headroom"])
 def test_every_rank_ends_with_the_same_quantizers(ranks, case):
     assert_same(ranks[0][case], ranks[1][case], case)
     amax_keys = [k for k in ranks[0][case] if k.endswith("._amax")]

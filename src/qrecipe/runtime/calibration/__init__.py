@@ -15,13 +15,14 @@ from typing import Any
 from torch import nn
 
 from ..quantizer import iter_stages
-from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
 from .awq import AWQ_CLIP, AWQ_FULL, AWQ_LITE
+from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
 from .gptq import GPTQ
 from .headroom import NVFP4_ACT_HEADROOM
 from .layerwise import calibrate_layerwise
 from .max import MAX
 from .mse import MSE
+from .offload import materialized
 from .smoothquant import SMOOTHQUANT
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -81,5 +82,6 @@ def calibrate(
     if layerwise.get("enable"):
         calibrate_layerwise(calibration, method)
     else:
-        method.run(calibration)
+        with materialized(model, writeback=method.mutates_weights):
+            method.run(calibration)
     return calibration.result

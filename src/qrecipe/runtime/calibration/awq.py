@@ -33,8 +33,8 @@ leaves the lite losses per rank).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
 import torch
 from torch.nn import functional
 from tqdm.auto import tqdm
@@ -279,7 +279,9 @@ def _max_pass(
     assert forward_loop is not None
     _, activations = calibration.static_stages()
     activations = [(slot, stage) for slot, stage in activations if id(stage) not in extra]
-    collectors: dict[int, Collector] = {id(stage): MaxCollector(slot.name) for slot, stage in activations}
+    collectors: dict[int, Collector] = {
+        id(stage): MaxCollector(slot.name) for slot, stage in activations
+    }
     collectors.update(extra)
     with collectors_installed(calibration.placed, collectors):
         calibration.result.batches = run_forward(

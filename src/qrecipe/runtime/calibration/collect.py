@@ -116,7 +116,9 @@ def collect_amax(
     pass). Returns the number of batches (forward calls of ``model``) and, for each target in
     order, its amax, or None when no data reached it.
     """
-    collectors: dict[int, Collector] = {id(stage): MaxCollector(slot.name) for slot, stage in targets}
+    collectors: dict[int, Collector] = {
+        id(stage): MaxCollector(slot.name) for slot, stage in targets
+    }
     collectors.update(extra or {})
     with collectors_installed(placed, collectors):
         batches = run_forward(model, forward_loop, progress, "calibrating activations")

@@ -248,7 +248,9 @@ def calibrate_gptq(calibration: Calibration) -> None:
     if calibration.forward_loop is None:
         raise ValueError("gptq needs calibration data: pass forward_loop to apply()")
     calibrate_max(calibration)
-    layers = [layer for layer in calibration.linear_layers() if iter_stages(layer.weight)[0].enabled]
+    layers = [
+        layer for layer in calibration.linear_layers() if iter_stages(layer.weight)[0].enabled
+    ]
     if not layers:
         return
     result = calibration.result
@@ -284,6 +286,4 @@ def _round_layer(
     )
 
 
-GPTQ = Algorithm(
-    "gptq", OPTIONS, calibrate_gptq, mutates_weights=True, qdq_between_layers=True
-)
+GPTQ = Algorithm("gptq", OPTIONS, calibrate_gptq, mutates_weights=True, qdq_between_layers=True)

@@ -164,9 +164,7 @@ def headroom_amax(
         else histogram.percentile(upper_percentile)
     )
     anchor = (
-        histogram.percentile(anchor_percentile, floor=upper / ANCHOR_FLOOR_RATIO)
-        if upper
-        else None
+        histogram.percentile(anchor_percentile, floor=upper / ANCHOR_FLOOR_RATIO) if upper else None
     )
     if not upper or upper <= 0 or not anchor or anchor <= 0:
         return histogram.largest.clone().float(), {"fallback": "largest block amax"}

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from ..quantizer import iter_stages
 from .base import Algorithm, Calibration, Placed
 from .collect import collectors_installed
+from .offload import materialized
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -213,11 +214,14 @@ def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
             "(resuming an interrupted run) are not written by this runtime; calibration ran "
             "from the first layer"
         )
+    writeback = algorithm.mutates_weights and options.get("calib_mutates_weights", True)
     qdq = options.get("get_qdq_activations_from_prev_layer")
     qdq = algorithm.qdq_between_layers if qdq is None else bool(qdq)
     runner = LayerRunner(calibration.model, layers)
     count = len(layers)
-    bar = tqdm(total=count, desc="calibrating layers", unit="layer", disable=not calibration.progress)
+    bar = tqdm(
+        total=count, desc="calibrating layers", unit="layer", disable=not calibration.progress
+    )
     try:
         with runner.patched():
             inputs = runner.capture(0, forward_loop)
@@ -232,7 +236,9 @@ def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
                     with collectors_installed(placed, {}):
                         next_inputs = runner.capture(index + 1, forward_loop)
                 bar.set_postfix_str(f"layer {index + 1}/{count}")
-                algorithm.run(calibration.restricted(layer, placed, _replay(layer, inputs)))
+                # Only this layer's weights are loaded (when offloaded) while it calibrates.
+                with materialized(layer, writeback=writeback):
+                    algorithm.run(calibration.restricted(layer, placed, _replay(layer, inputs)))
                 if not last and qdq:
                     next_inputs = runner.capture(index + 1, forward_loop)
                 bar.update(1)
@@ -249,4 +255,7 @@ def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
     ):
         rest = calibration.restricted(calibration.model, outside, forward_loop)
         rest.progress = calibration.progress
-        algorithm.run(rest)
+        with contextlib.ExitStack() as stack:
+            for owner in {id(slot.parent): slot.parent for slot, _ in outside}.values():
+                stack.enter_context(materialized(owner, writeback=writeback))
+            algorithm.run(rest)

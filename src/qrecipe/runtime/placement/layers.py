@@ -9,6 +9,11 @@
 
 A forward pre-hook quantizes the input and swaps in the fake-quantized weight; a forward hook
 (always called, even when the forward raises) puts the weight back and quantizes the output.
+
+A layer whose weights accelerate offloads (``device_map`` with CPU or disk offload) only has
+them inside its forward, between accelerate's own loading and offloading steps: its
+accelerate hook is wrapped (:class:`OffloadedWeightHook`) so that the weight is swapped in just
+after accelerate loads it and put back just before accelerate drops it again.
 """
 
 from __future__ import annotations
@@ -65,7 +70,49 @@ class LayerWiring(Wiring):
 
     def remove(self, module: nn.Module) -> None:
         weights.restore(module)
+        hook = module.__dict__.get("_hf_hook")
+        if isinstance(hook, OffloadedWeightHook):
+            module._hf_hook = hook.inner
         super().remove(module)
+
+
+def loads_its_own_weights(module: nn.Module) -> bool:
+    """Whether an accelerate hook loads the module's weights at each forward (offloading)."""
+    hook = module.__dict__.get("_hf_hook")
+    return _offloading(hook)
+
+
+def _offloading(hook: Any) -> bool:
+    if hook is None:
+        return False
+    if getattr(hook, "offload", False) and getattr(hook, "weights_map", None) is not None:
+        return True
+    return any(_offloading(inner) for inner in getattr(hook, "hooks", ()))
+
+
+class OffloadedWeightHook:
+    """Wraps the accelerate hook of an offloaded layer: the quantized weight is swapped in right
+    after accelerate loads the weights and swapped out right before it offloads them."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property
+    def hooks(self) -> tuple[Any, ...]:
+        """The wrapped hook, where code looking for accelerate's offload hook finds it."""
+        return (self.inner,)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["inner"], name)
+
+    def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        result = self.inner.pre_forward(module, *args, **kwargs)
+        _swap_in_weight(module)
+        return result
+
+    def post_forward(self, module: nn.Module, output: Any) -> Any:
+        weights.restore(module)
+        return self.inner.post_forward(module, output)
 
 
 class Layers(Placement):
@@ -98,6 +145,8 @@ class Layers(Placement):
         )
         for slot in owner.slots:
             wiring.attach(module, slot.attr, quantizers[slot.name])
+        if wiring.weight is not None and loads_its_own_weights(module):
+            module._hf_hook = OffloadedWeightHook(module.__dict__["_hf_hook"])
         wiring.handles += [
             module.register_forward_pre_hook(_pre_hook, with_kwargs=True),
             module.register_forward_hook(_post_hook, with_kwargs=True, always_call=True),
@@ -113,14 +162,21 @@ def _pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     wiring = LayerWiring.of(module)
     if wiring is None:
         return None
-    if wiring.weight is not None:
-        quantizer = quantizer_at(module, wiring.weight)
-        if is_active(quantizer):
-            original = weights.parameter(module, "weight")
-            weights.swap_in(module, "weight", weights.quantize_weight(quantizer, original))
+    if not isinstance(module.__dict__.get("_hf_hook"), OffloadedWeightHook):
+        _swap_in_weight(module)
     if wiring.input is not None:
         args, kwargs = quantize_input(module, wiring.input, args, kwargs)
     return args, kwargs
+
+
+def _swap_in_weight(module: nn.Module) -> None:
+    wiring = LayerWiring.of(module)
+    if wiring is None or wiring.weight is None:
+        return
+    quantizer = quantizer_at(module, wiring.weight)
+    if is_active(quantizer):
+        original = weights.parameter(module, "weight")
+        weights.swap_in(module, "weight", weights.quantize_weight(quantizer, original))
 
 
 def _post_hook(
