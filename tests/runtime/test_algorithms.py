@@ -152,7 +152,8 @@ def test_pre_quant_scale_and_folding_keep_the_product():
     original = layer.weight.detach().clone()
     apply(model, qrecipe.resolve("general/ptq/int8_smoothquant-kv_fp8"), forward_loop=LOOP)
     scale = layer.input_quantizer.pre_quant_scale
-    assert scale is not None and scale.shape == (layer.in_features,)
+    assert scale is not None
+    assert scale.shape == (layer.in_features,)
     x = torch.randn(3, layer.in_features)
     folded = (x * scale) @ layer.weight.detach().T
     torch.testing.assert_close(folded, x @ original.T, rtol=1e-4, atol=1e-5)
@@ -202,7 +203,8 @@ def test_gptq_static_nvfp4_rounds_onto_the_grid_with_less_output_error():
         weight = layer.weight.detach()
         assert torch.equal(layer.weight_quantizer(weight), weight)  # already on the grid
         record = report[f"{name}.weight_quantizer"].algorithm
-        assert record is not None and 0 < record["gptq_relative_error"] < 1
+        assert record is not None
+        assert 0 < record["gptq_relative_error"] < 1
     reference = logits(tiny_llama())
     assert output_error(model, reference) < output_error(plain, reference)
 
@@ -279,9 +281,11 @@ def test_headroom_amax_from_the_block_histogram():
     bin_centre = 2.0 ** (-40 + (256 + 0.5) * 80 / 512)  # log2(1) = 0: the middle bin, 256
     assert details["upper"] == 1000.0
     assert details["anchor"] == pytest.approx(bin_centre)
-    assert amax is not None and float(amax) == pytest.approx(max(64 * bin_centre, 1000.0))
+    assert amax is not None
+    assert float(amax) == pytest.approx(max(64 * bin_centre, 1000.0))
     no_headroom, details = headroom_amax(histogram, 1, 100, rho=2)
-    assert details["headroom"] is False and float(no_headroom) == 1000.0
+    assert details["headroom"] is False
+    assert float(no_headroom) == 1000.0
 
 
 # -- layer by layer -----------------------------------------------------------------------------------

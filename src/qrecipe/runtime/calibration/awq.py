@@ -219,7 +219,7 @@ def awq_lite(calibration: Calibration) -> set[int]:
         return set()
 
     with timed(result.timings, "awq_cache"):
-        cache = {id(s.layer.input): LiteCache(s) for s in states}
+        cache: dict[int, Collector] = {id(s.layer.input): LiteCache(s) for s in states}
         _max_pass(calibration, cache, "awq: caching activations")
     sync = calibration.distributed_sync
     for state in states:

@@ -155,7 +155,7 @@ def hessian_inverse_factor(
     try:
         inverse = torch.cholesky_inverse(torch.linalg.cholesky(h))
         return torch.linalg.cholesky(inverse, upper=True), True
-    except (RuntimeError, torch.linalg.LinAlgError):
+    except RuntimeError:  # torch.linalg.LinAlgError is one
         return torch.eye(h.shape[0], device=h.device, dtype=h.dtype), False
 
 

@@ -65,7 +65,9 @@ def _weight_scale_algorithm(option: str, value: Any) -> str | None:
     if not isinstance(value, Mapping):
         return "option 'weight_scale_algorithm' must be an algorithm object"
     method = value.get("method")
-    rules: Mapping[str, OptionRule] | None = {"max": MAX_OPTIONS, "mse": MSE_OPTIONS}.get(method)
+    rules: Mapping[str, OptionRule] | None = {"max": MAX_OPTIONS, "mse": MSE_OPTIONS}.get(
+        str(method)
+    )
     if rules is None:
         return (
             f"weight_scale_algorithm {method!r} is not supported by the runtime; supported: max, "

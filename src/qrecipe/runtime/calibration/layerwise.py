@@ -56,9 +56,10 @@ def find_decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
             candidate = model.get_submodule(path)
         except AttributeError:
             continue
-        if isinstance(candidate, nn.ModuleList) and len(candidate) > 0:
-            if len({type(layer) for layer in candidate}) == 1:
-                return path, candidate
+        if not isinstance(candidate, nn.ModuleList) or len(candidate) == 0:
+            continue
+        if len({type(layer) for layer in candidate}) == 1:
+            return path, candidate
     return None
 
 
@@ -116,7 +117,7 @@ class LayerRunner:
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
         for index, layer in enumerate(self.originals):
-            layer.forward = self._dispatch(index, layer.forward)  # type: ignore[method-assign]
+            layer.forward = self._dispatch(index, layer.forward)
         original_forward = self.model.forward
 
         def stop_early(*args: Any, **kwargs: Any) -> Any:
@@ -125,7 +126,7 @@ class LayerRunner:
             except _StopForward:
                 return None
 
-        self.model.forward = stop_early  # type: ignore[method-assign]
+        self.model.forward = stop_early
         try:
             yield
         finally:

@@ -26,9 +26,9 @@ def _offload_hook(hook: Any) -> Any:
     if hook is None:
         return None
     inner_hooks = getattr(hook, "hooks", ())
-    if getattr(hook, "offload", False) and getattr(hook, "weights_map", None) is not None:
-        if not inner_hooks:
-            return hook
+    offloads = getattr(hook, "offload", False) and getattr(hook, "weights_map", None) is not None
+    if offloads and not inner_hooks:
+        return hook
     for inner in inner_hooks:
         found = _offload_hook(inner)
         if found is not None:

@@ -72,7 +72,7 @@ class LayerWiring(Wiring):
         weights.restore(module)
         hook = module.__dict__.get("_hf_hook")
         if isinstance(hook, OffloadedWeightHook):
-            module._hf_hook = hook.inner
+            module.__dict__["_hf_hook"] = hook.inner
         super().remove(module)
 
 
@@ -146,7 +146,7 @@ class Layers(Placement):
         for slot in owner.slots:
             wiring.attach(module, slot.attr, quantizers[slot.name])
         if wiring.weight is not None and loads_its_own_weights(module):
-            module._hf_hook = OffloadedWeightHook(module.__dict__["_hf_hook"])
+            module.__dict__["_hf_hook"] = OffloadedWeightHook(module.__dict__["_hf_hook"])
         wiring.handles += [
             module.register_forward_pre_hook(_pre_hook, with_kwargs=True),
             module.register_forward_hook(_post_hook, with_kwargs=True, always_call=True),
