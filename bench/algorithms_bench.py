@@ -49,7 +49,7 @@ COMPARISONS = [
         "NVFP4 static weights (nvfp4_default-kv_none-gptq)",
         "general/ptq/nvfp4_default-kv_none-gptq",
         {"method": "max"},
-        None,
+        {"method": "gptq"},  # whole-model: BERT has no decoder layers to go through one by one
     ),
 ]  # fmt: skip
 """(what, recipe, baseline algorithm, algorithm: None for the recipe's own)."""
