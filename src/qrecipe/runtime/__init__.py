@@ -15,7 +15,8 @@ Layout, by concern:
   :mod:`.matching` (quant_cfg entries over the planned quantizers), :mod:`.report`.
 * :mod:`.placement`: one module per kind of quantized module (layers, attention, fused
   experts) behind one interface, and the planner that runs them over a model.
-* :mod:`.calibration`: one module per algorithm (``max``, ``mse``) and the shared collection
+* :mod:`.calibration`: one module per algorithm (``max``, ``mse``, ``smoothquant``, AWQ, GPTQ,
+  ``nvfp4_act_headroom``), layer-by-layer calibration of any of them, and the shared collection
   and reduction of activation statistics.
 * :mod:`.quantizer`: the quantizer modules; :mod:`.kernels`: the numerics (the format table,
   formats, the PyTorch reference and the Triton kernels); :mod:`.flatbuild`: flat recipes

@@ -46,7 +46,7 @@ def check_algorithm(algorithm: dict[str, Any] | None) -> None:
                 f"calibration algorithm {method!r} is not supported by the runtime; supported: "
                 f"{supported}, or null (no calibration)",
                 "/quantize/algorithm/method",
-                hint="resolve a recipe with 'algorithm: max' (or mse) to run it here",
+                hint="pick one of the supported methods, e.g. 'algorithm: max'",
             )
         )
     rules = ALGORITHMS[method].options

@@ -1,9 +1,12 @@
 """Calibration: giving static quantizers their ``amax``.
 
 One module per algorithm, each defining an :class:`~.base.Algorithm` (its name in recipes, the
-options it accepts with a rule for each, and how it runs): :mod:`.max` and :mod:`.mse`.
-:mod:`.collect` gathers activation statistics from ``forward_loop`` and reduces them (where a
-reduction across processes goes); :mod:`.options` holds the option rules shared by algorithms.
+options it accepts with a rule for each, and how it runs): :mod:`.max`, :mod:`.mse`,
+:mod:`.smoothquant`, :mod:`.awq` (``awq_lite``, ``awq_clip``, ``awq_full``), :mod:`.gptq` and
+:mod:`.headroom` (``nvfp4_act_headroom``). :mod:`.layerwise` runs any of them one decoder layer
+at a time (``layerwise: {enable: true}``); :mod:`.offload` loads weights that accelerate
+offloads. :mod:`.collect` gathers activation statistics from ``forward_loop`` and reduces them
+across the processes of a torch.distributed job; :mod:`.options` holds the option rules.
 A new algorithm is a new module whose :class:`~.base.Algorithm` is added to
 :data:`ALGORITHMS`; recipes that name it then pass the runtime's checks.
 """
