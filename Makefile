@@ -57,10 +57,12 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-## bench: resolver speed against ModelOpt; the QDQ kernels where a CUDA device is present
+## bench: resolver speed against ModelOpt; the QDQ kernels where a CUDA device is present;
+## calibration algorithms' quality and layer-by-layer memory
 bench: $(STAMP)
 	$(PY) bench/resolve_bench.py
 	$(PY) bench/qdq_bench.py
+	$(PY) bench/algorithms_bench.py
 
 ## docs: build the documentation site into site/ (warnings are errors)
 docs: $(STAMP)
