@@ -22,8 +22,8 @@ import transformers
 from torch import nn
 
 from ..runtime.kernels import QuantFormat, UnsupportedFormatError
-from ..runtime.matching import Decision, decide
-from ..runtime.placement import Slot, class_names, display_class_name, plan
+from ..runtime.matching import Decision, class_names, decide, display_class_name
+from ..runtime.placement import Slot, plan
 from .model import CONFIG_FILE, ModelLoadError
 from .quantizers import Decided, ModelSkeleton, QuantizerSlot, QuantizerState
 
