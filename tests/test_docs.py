@@ -16,7 +16,8 @@ publishes):
 * A ``text`` block whose first line is ``$ qrecipe validate ...`` (or ``lint``, ``explain``,
   ``diff``) must show exactly what that command prints when run in that temporary directory,
   where the model directories ``--model`` names are made from ``tests/data/configs``
-  (``llama-3-8b/config.json`` and so on).
+  (``llama-3-8b/config.json`` and so on). That directory is shown as ``/home/me/recipes``,
+  where messages name the working directory.
 """
 
 from __future__ import annotations
@@ -289,6 +290,7 @@ def resolution_problems(example: Example, index: int, root: Path, roots: list[st
 
 
 TRANSCRIBED = tuple(f"$ qrecipe {name} " for name in ("validate", "lint", "explain", "diff"))
+SHOWN_WORKING_DIRECTORY = "/home/me/recipes"
 CONFIGS = REPO / "tests" / "data" / "configs"
 
 
@@ -319,6 +321,7 @@ def test_shown_output_is_real(page, examples, tmp_path, monkeypatch):
             if "--model" in line and importlib.util.find_spec("transformers") is None:
                 continue  # building a model needs the [review] extra
             status, printed = run_cli(shlex.split(line)[1:])
+            printed = printed.replace(str(tmp_path.resolve()), SHOWN_WORKING_DIRECTORY)
             assert printed.rstrip("\n") == shown.rstrip("\n"), (
                 f"{example.where}: `{line}` prints\n{printed}"
             )

@@ -77,6 +77,21 @@ quantize:
   'attrs.yaml': `num_bits: e4m3
 axis: null
 `,
+  'imports.yaml': `imports:
+  fp8: configs/numerics/fp88
+  nv: configs/numerics/nvfp44
+  mine: snippets/aa
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        $import: fp8
+    - quantizer_name: '*input_quantizer'
+      cfg:
+        $import: [nv, fp9]
+`,
 };
 
 let work;
@@ -138,6 +153,23 @@ describe('exit codes and messages', () => {
     );
   });
 
+  test('every import problem of a file at once, with the names that were probably meant', () => {
+    const result = js('validate', '--format', 'json', 'imports.yaml');
+    const errors = JSON.parse(result.stdout).results[0].errors;
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.line, e.pointer]),
+      [
+        ['import-not-found', 2, '/imports/fp8'],
+        ['import-not-found', 3, '/imports/nv'],
+        ['import-not-found', 4, '/imports/mine'],
+        ['import-not-found', 14, '/quantize/quant_cfg/1/cfg/$import/1'],
+      ],
+    );
+    assert.match(errors[0].hint, /^did you mean "configs\/numerics\/fp8"\? searched the current directory \(.+\) first, then: builtin, /);
+    assert.match(errors[2].hint, /^did you mean "snippets\/a"\?/);
+    assert.equal(errors[3].hint, 'did you mean "fp8"?');
+  });
+
   test('github annotations', () => {
     const result = js('validate', '--format', 'github', 'dup.yaml');
     assert.equal(result.status, 1);
@@ -178,6 +210,7 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['validate', 'bad.yaml', 'dup.yaml', 'missing.yaml', 'cycle.yaml', 'snippets/a.yaml'],
     ['validate', '--format', 'json', 'bad.yaml', 'dup.yaml', 'missing.yaml', 'cycle.yaml', 'good.yaml'],
     ['validate', '--format', 'github', 'bad.yaml', 'missing.yaml'],
+    ['validate', 'imports.yaml', 'general/ptq/fp8_defalt-kv_fp8'],
     ['resolve', 'good.yaml'],
     ['resolve', '--canonical', 'good.yaml'],
     ['resolve', 'general/ptq/fp8_default-kv_fp8'],
