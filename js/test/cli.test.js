@@ -104,10 +104,10 @@ before(() => {
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-function run(command, args) {
+function run(command, args, input = undefined) {
   const env = { ...process.env };
   delete env.QRECIPE_PATH;
-  const result = spawnSync(command[0], [...command.slice(1), ...args], { cwd: work, env, encoding: 'utf8' });
+  const result = spawnSync(command[0], [...command.slice(1), ...args], { cwd: work, env, encoding: 'utf8', input });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -211,6 +211,7 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['validate', '--format', 'json', 'bad.yaml', 'dup.yaml', 'missing.yaml', 'cycle.yaml', 'good.yaml'],
     ['validate', '--format', 'github', 'bad.yaml', 'missing.yaml'],
     ['validate', 'imports.yaml', 'general/ptq/fp8_defalt-kv_fp8'],
+    ['validate', 'snippets', '.'],
     ['resolve', 'good.yaml'],
     ['resolve', '--canonical', 'good.yaml'],
     ['resolve', 'general/ptq/fp8_default-kv_fp8'],
@@ -223,6 +224,18 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['schema', 'catalog'],
     [],
   ];
+  test('qrecipe validate - (standard input)', () => {
+    for (const name of ['good.yaml', 'imports.yaml', 'attrs.yaml']) {
+      const input = fs.readFileSync(path.join(work, name), 'utf8');
+      const expected = run([python, '-m', 'qrecipe'], ['validate', '-'], input);
+      const actual = run([process.execPath, BIN], ['validate', '-'], input);
+      assert.equal(actual.status, expected.status, name);
+      assert.equal(actual.stdout, expected.stdout, name);
+      assert.equal(actual.stderr, expected.stderr, name);
+      assert.ok(!actual.stderr.includes('qrecipe-stdin-'), actual.stderr);
+    }
+  });
+
   for (const args of cases) {
     test(`qrecipe ${args.join(' ')}`, () => {
       const expected = py(...args);
