@@ -210,3 +210,15 @@ def test_validate_a_directory_checks_everything_below_it(files, capsys):
     assert captured.out == "lib/b.yaml: ok\nlib/dirrec: ok\n"
     assert captured.err.startswith("lib/a/bad.yaml:6:29: unknown key")
     assert captured.err.endswith("1 problem(s) in 1 of 3 file(s)\n")
+
+
+def test_list_wraps_descriptions_within_100_columns(files, capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    infos = qrecipe.list_recipes()
+    width = max(len(info.name) for info in infos)
+    # Every description is all there, its continuation lines under its first.
+    text = " ".join(line[width + 2 :] for line in lines)
+    for info in infos:
+        assert info.description in " ".join(text.split()), info.name

@@ -332,15 +332,39 @@ function listCommand(args, io) {
     return EXIT_OK;
   }
   const width = Math.max(0, ...recipes.map((r) => r.name.length));
+  const room = Math.max(LINE_WIDTH - width - 2, MIN_DESCRIPTION_WIDTH);
   let root = null;
   for (const recipe of recipes) {
     if (recipe.root !== root && (root !== null || recipe.root !== 'builtin')) {
       io.out(root !== null ? `\n${recipe.root}:\n` : `${recipe.root}:\n`);
     }
     root = recipe.root;
-    io.out(`${recipe.name.padEnd(width)}  ${recipe.description}\n`);
+    const lines = wrap(recipe.description, room);
+    if (!lines.length) lines.push('');
+    io.out(`${`${recipe.name.padEnd(width)}  ${lines[0]}`.trimEnd()}\n`);
+    for (const line of lines.slice(1)) io.out(`${''.padEnd(width)}  ${line}\n`);
   }
   return EXIT_OK;
+}
+
+// Descriptions wrap so that `list` lines stay within LINE_WIDTH characters, as in Python.
+const LINE_WIDTH = 100;
+const MIN_DESCRIPTION_WIDTH = 40;
+
+/** `text` in lines of at most `width` characters, broken at spaces only. */
+function wrap(text, width) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 function fingerprintCommand(args, io) {

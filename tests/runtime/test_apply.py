@@ -632,3 +632,13 @@ def test_summary_counts_unmatched_exclusions_but_lists_other_warnings():
     assert "written nn.Linear" in summary
     assert "'*router*'" not in summary
     assert sum("matched no quantizer" in w for w in report.warnings) == 4
+
+
+def test_progress_bars_only_for_enough_quantizers_to_watch(capsys):
+    apply(make_net(), fp8_recipe(), forward_loop=loop, progress=True)
+    assert "calibrating weights" not in capsys.readouterr().err  # a handful of quantizers
+    torch.manual_seed(0)
+    many = nn.Sequential(*(nn.Linear(4, 4) for _ in range(70)))
+    flat = make_flat([disable("*"), entry("*weight_quantizer", FP8)])
+    apply(many, flat, progress=True)
+    assert "calibrating weights" in capsys.readouterr().err

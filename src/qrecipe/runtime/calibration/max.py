@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ..kernels import reduce_amax
 from ..timing import timed
-from .base import Algorithm, Calibration, OptionRule, Stages
+from .base import MIN_PROGRESS_ITEMS, Algorithm, Calibration, OptionRule, Stages
 from .collect import collect_amax
 from .options import COMMON_OPTIONS, accepted, false_only
 
@@ -36,7 +36,10 @@ def calibrate_max(calibration: Calibration) -> None:
 def _calibrate_weights(weights: Stages, progress: bool) -> None:
     with torch.no_grad():
         for slot, stage in tqdm(
-            weights, desc="calibrating weights", unit="quantizer", disable=not progress
+            weights,
+            desc="calibrating weights",
+            unit="quantizer",
+            disable=not progress or len(weights) < MIN_PROGRESS_ITEMS,
         ):
             stage.amax = reduce_amax(slot.weight(), stage.fmt).float()
 

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..kernels import fake_quant
 from ..quantizer import TensorQuantizer
 from ..timing import timed
-from .base import Algorithm, Calibration, OptionRule, Stages
+from .base import MIN_PROGRESS_ITEMS, Algorithm, Calibration, OptionRule, Stages
 from .max import calibrate_max
 from .options import COMMON_OPTIONS, false_only, positive_or_null
 
@@ -47,7 +47,10 @@ def calibrate_mse(calibration: Calibration) -> None:
         multipliers = _multipliers(calibration.algorithm)
         with torch.no_grad():
             for slot, quantizer in tqdm(
-                targets, desc="mse search", unit="quantizer", disable=not calibration.progress
+                targets,
+                desc="mse search",
+                unit="quantizer",
+                disable=not calibration.progress or len(targets) < MIN_PROGRESS_ITEMS,
             ):
                 quantizer.amax = _best_amax(quantizer, slot.weight(), multipliers)
 
