@@ -182,6 +182,25 @@ def test_every_import_problem_of_a_file_is_reported_at_once(tree):
     assert problems[2].hint == 'did you mean "ok"?'
 
 
+def test_semantic_and_cross_field_problems_of_different_entries_are_reported_together(tree):
+    tree(
+        {
+            "snippets/fp8.yaml": FP8,
+            "r.yaml": RECIPE_HEAD
+            + "imports:\n  fp8: snippets/fp8\n"
+            + "quantize:\n  quant_cfg:\n"
+            + "    - quantizer_name: '*weight_quantizer'\n"
+            + "      cfg:\n        $import: fp8\n        axis: 0\n        block_sizes: {-1: 16}\n"
+            + "    - {quantizer_name: '*a*', cfg: {}}\n",
+        }
+    )
+    problems = qrecipe.validate("r.yaml")
+    assert [(d.code, d.line, d.pointer) for d in problems] == [
+        ("semantic", 13, "/quantize/quant_cfg/1/cfg"),  # an empty cfg
+        ("schema", 11, "/quantize/quant_cfg/0/cfg/axis"),  # axis with block_sizes, after $import
+    ]
+
+
 def test_a_misspelt_builtin_recipe_name_gets_the_name_it_probably_meant(tree):
     tree({})
     with pytest.raises(RecipeNotFoundError) as caught:

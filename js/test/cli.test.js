@@ -77,6 +77,22 @@ quantize:
   'attrs.yaml': `num_bits: e4m3
 axis: null
 `,
+  'every.yaml': `imports:
+  fp8: configs/numerics/fp8
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*'
+      enable: false
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        $import: fp8
+        axis: 0
+        block_sizes: {-1: 16}
+    - quantizer_name: '*a*'
+      cfg: {}
+`,
   'imports.yaml': `imports:
   fp8: configs/numerics/fp88
   nv: configs/numerics/nvfp44
@@ -212,6 +228,7 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['validate', '--format', 'github', 'bad.yaml', 'missing.yaml'],
     ['validate', 'imports.yaml', 'general/ptq/fp8_defalt-kv_fp8'],
     ['validate', 'snippets', '.'],
+    ['validate', '--format', 'json', 'every.yaml'],
     ['resolve', 'good.yaml'],
     ['resolve', '--canonical', 'good.yaml'],
     ['resolve', 'general/ptq/fp8_default-kv_fp8'],
