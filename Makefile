@@ -60,6 +60,9 @@ format: $(STAMP)
 ## bench: resolver speed against ModelOpt; the QDQ kernels where a CUDA device is present
 bench: $(STAMP)
 	$(PY) bench/resolve_bench.py
+	$(PY) bench/skeleton_bench.py
+	cd js && npm ci --no-audit --no-fund
+	$(PY) bench/cli_startup_bench.py
 	$(PY) bench/qdq_bench.py
 
 ## docs: build the documentation site into site/ (warnings are errors)
