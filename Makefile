@@ -61,6 +61,9 @@ format: $(STAMP)
 ## calibration algorithms' quality and layer-by-layer memory
 bench: $(STAMP)
 	$(PY) bench/resolve_bench.py
+	$(PY) bench/skeleton_bench.py
+	cd js && npm ci --no-audit --no-fund
+	$(PY) bench/cli_startup_bench.py
 	$(PY) bench/qdq_bench.py
 	$(PY) bench/algorithms_bench.py
 

@@ -112,3 +112,45 @@ def test_flat_schema_accepts_a_resolved_recipe_and_rejects_an_edited_one(tmp_pat
     result = check_jsonschema(FLAT_SCHEMA, bad)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "$.quantize.quant_cfg[1].cfg.num_bits" in result.stdout + result.stderr
+
+
+CROSS_FIELD_MISTAKES = """\
+imports:
+  fp8: configs/numerics/fp8
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        num_bits: e4m3
+        axis: 0
+        block_sizes: {-1: 16}
+    - quantizer_name: '*input_quantizer'
+      cfg:
+        num_bits: e3m2
+        block_sizes: {-1: 32, type: static}
+    - quantizer_name: '*output_quantizer'
+      cfg:
+        $import: fp8
+        axis: 0
+        block_sizes: {-1: 16}
+"""
+
+
+def test_recipe_schema_rejects_cross_field_mistakes_in_written_out_cfgs(tmp_path):
+    """axis with block_sizes, and a block format with static blocks, are flagged as written;
+    a cfg that imports a snippet is left to qrecipe validate (the snippet may set the keys)."""
+    recipe = tmp_path / "cross.qrecipe.yaml"
+    recipe.write_text(CROSS_FIELD_MISTAKES)
+    result = check_jsonschema(RECIPE_SCHEMA, recipe)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "$.quantize.quant_cfg[0].cfg.axis: 0 is not of type 'null'" in output
+    assert "$.quantize.quant_cfg[1].cfg.block_sizes.type: 'dynamic' was expected" in output
+    assert "quant_cfg[2]" not in output
+    problems = qrecipe.validate(recipe)
+    assert [(d.line, d.pointer) for d in problems[:2]] == [
+        (10, "/quantize/quant_cfg/0/cfg/axis"),
+        (15, "/quantize/quant_cfg/1/cfg/block_sizes/type"),
+    ]

@@ -170,3 +170,55 @@ def test_one_version_everywhere(capsys):
     assert capsys.readouterr().out.strip() == f"qrecipe {qrecipe.__version__}"
     assert package["version"] == qrecipe.__version__
     assert importlib.metadata.version("qrecipe") == qrecipe.__version__
+
+
+def test_validate_reads_standard_input_as_dash(files):
+    bad = subprocess.run(
+        [sys.executable, "-m", "qrecipe", "validate", "-"],
+        input=BAD,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith('<stdin>:6:29: unknown key "enabel"')
+    assert "qrecipe-stdin-" not in bad.stderr
+    good = subprocess.run(
+        [sys.executable, "-m", "qrecipe", "validate", "-"],
+        input=GOOD,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (good.returncode, good.stdout) == (0, "<stdin>: ok\n")
+
+
+def test_validate_a_directory_checks_everything_below_it(files, capsys):
+    write_tree(
+        files,
+        {
+            "lib/b.yaml": GOOD,
+            "lib/a/bad.yaml": BAD,
+            "lib/dirrec/recipe.yml": "metadata:\n  recipe_type: ptq\n",
+            "lib/dirrec/quantize.yml": "quant_cfg:\n  - {quantizer_name: '*', enable: false}\n",
+            "lib/notes.txt": "not a recipe\n",
+        },
+    )
+    assert main(["validate", "lib"]) == 1
+    captured = capsys.readouterr()
+    # The directory recipe is one target, not its two files.
+    assert captured.out == "lib/b.yaml: ok\nlib/dirrec: ok\n"
+    assert captured.err.startswith("lib/a/bad.yaml:6:29: unknown key")
+    assert captured.err.endswith("1 problem(s) in 1 of 3 file(s)\n")
+
+
+def test_list_wraps_descriptions_within_100_columns(files, capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    infos = qrecipe.list_recipes()
+    width = max(len(info.name) for info in infos)
+    # Every description is all there, its continuation lines under its first.
+    text = " ".join(line[width + 2 :] for line in lines)
+    for info in infos:
+        assert info.description in " ".join(text.split()), info.name

@@ -13,8 +13,11 @@ publishes):
 * A first line ``# some/path.yaml`` names the file: examples of one page are written to a
   temporary directory under those names, so recipes can import snippets shown beside them.
 * A complete recipe whose imports are all built-ins or examples of the same page must resolve.
-* A ``text`` block whose first line is ``$ qrecipe validate ...`` must show exactly what that
-  command prints when run in that temporary directory.
+* A ``text`` block whose first line is ``$ qrecipe validate ...`` (or ``lint``, ``explain``,
+  ``diff``) must show exactly what that command prints when run in that temporary directory,
+  where the model directories ``--model`` names are made from ``tests/data/configs``
+  (``llama-3-8b/config.json`` and so on). That directory is shown as ``/home/me/recipes``,
+  where messages name the working directory.
 """
 
 from __future__ import annotations
@@ -286,22 +289,39 @@ def resolution_problems(example: Example, index: int, root: Path, roots: list[st
     return [d.format() for d in qrecipe.validate(file, path=roots)]
 
 
+TRANSCRIBED = tuple(f"$ qrecipe {name} " for name in ("validate", "lint", "explain", "diff"))
+SHOWN_WORKING_DIRECTORY = "/home/me/recipes"
+CONFIGS = REPO / "tests" / "data" / "configs"
+
+
+def write_models(root: Path) -> None:
+    """A model directory per test configuration, as ``--model`` in the pages names them."""
+    for config in CONFIGS.glob("*.json"):
+        (root / config.stem).mkdir()
+        (root / config.stem / "config.json").write_bytes(config.read_bytes())
+
+
 @pytest.mark.parametrize(
     ("page", "examples"), PAGES, ids=[p.relative_to(REPO).as_posix() for p, _ in PAGES]
 )
-def test_shown_validate_output_is_real(page, examples, tmp_path, monkeypatch):
-    """A ``$ qrecipe validate`` transcript shows exactly what the command prints."""
+def test_shown_output_is_real(page, examples, tmp_path, monkeypatch):
+    """A ``$ qrecipe validate`` (``lint``, ``explain``, ``diff``) transcript shows exactly what
+    the command prints."""
     monkeypatch.delenv("QRECIPE_PATH", raising=False)
     monkeypatch.chdir(tmp_path)
     write_examples(examples, tmp_path)
+    write_models(tmp_path)
     checked = 0
     for example in examples:
-        if example.lang != "text" or not example.text.startswith("$ qrecipe validate "):
+        if example.lang != "text" or not example.text.startswith(TRANSCRIBED):
             continue
         commands = re.split(r"^\$ ", example.text, flags=re.MULTILINE)[1:]
         for command in commands:
             line, _, shown = command.partition("\n")
+            if "--model" in line and importlib.util.find_spec("transformers") is None:
+                continue  # building a model needs the [review] extra
             status, printed = run_cli(shlex.split(line)[1:])
+            printed = printed.replace(str(tmp_path.resolve()), SHOWN_WORKING_DIRECTORY)
             assert printed.rstrip("\n") == shown.rstrip("\n"), (
                 f"{example.where}: `{line}` prints\n{printed}"
             )
@@ -309,6 +329,17 @@ def test_shown_validate_output_is_real(page, examples, tmp_path, monkeypatch):
             checked += 1
     if page.name == "authoring.md":
         assert checked >= 3
+    if page.name == "review.md":
+        assert checked >= 5
+
+
+def test_review_page_lists_every_lint_rule():
+    from qrecipe.review import RULES
+
+    page = (DOCS / "review.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"| `{rule.id}` | {rule.level} |" in page, rule.id
+        assert rule.summary.replace("|", "\\|") in page, rule.id
 
 
 def test_every_marker_is_on_a_checked_fence():

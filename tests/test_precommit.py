@@ -106,6 +106,8 @@ class Sandbox:
                     args: {HOOK_ARGS}
                   - id: qrecipe-check-flat
                     args: {HOOK_ARGS}
+                  - id: qrecipe-lint
+                    args: {HOOK_ARGS}
             """
         )
         (project / ".pre-commit-config.yaml").write_text(config)
@@ -283,7 +285,8 @@ def test_good_commit_passes(sandbox):
     assert result.returncode == 0, output
     assert "validate qrecipe recipes" in output
     assert "check qrecipe flat files are up to date" in output
-    assert output.count("Passed") == 2, output
+    assert "lint qrecipe recipes" in output
+    assert output.count("Passed") == 3, output
     assert sandbox.commits(project) == 1
 
 

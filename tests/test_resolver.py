@@ -155,6 +155,61 @@ def test_missing_snippet_points_at_the_imports_entry(tree):
     assert "--path" in d.hint
 
 
+def test_every_import_problem_of_a_file_is_reported_at_once(tree):
+    root = tree(
+        {
+            "snippets/fp8.yaml": FP8,
+            "r.yaml": RECIPE_HEAD
+            + "imports:\n"
+            + "  fp8: configs/numerics/fp88\n"  # line 5: a built-in snippet, misspelt
+            + "  mine: snippets/fp9\n"  # line 6: a local snippet, misspelt
+            + "  ok: snippets/fp8\n"
+            + "quantize:\n  quant_cfg:\n"
+            + "    - {quantizer_name: '*w*', cfg: {$import: ok}}\n"
+            + "    - {quantizer_name: '*i*', cfg: {$import: [ok, okk]}}\n",  # line 11: undeclared
+        }
+    )
+    problems = qrecipe.validate("r.yaml")
+    assert [(d.code, d.line, d.pointer) for d in problems] == [
+        ("import-not-found", 5, "/imports/fp8"),
+        ("import-not-found", 6, "/imports/mine"),
+        ("import-not-found", 11, "/quantize/quant_cfg/1/cfg/$import/1"),
+    ]
+    assert problems[0].hint.startswith('did you mean "configs/numerics/fp8"? searched ')
+    assert problems[1].hint.startswith('did you mean "snippets/fp8"? searched ')
+    # The working directory is named, not shown as ".".
+    assert f"searched the current directory ({root.resolve()}) first" in problems[1].hint
+    assert problems[2].hint == 'did you mean "ok"?'
+
+
+def test_semantic_and_cross_field_problems_of_different_entries_are_reported_together(tree):
+    tree(
+        {
+            "snippets/fp8.yaml": FP8,
+            "r.yaml": RECIPE_HEAD
+            + "imports:\n  fp8: snippets/fp8\n"
+            + "quantize:\n  quant_cfg:\n"
+            + "    - quantizer_name: '*weight_quantizer'\n"
+            + "      cfg:\n        $import: fp8\n        axis: 0\n        block_sizes: {-1: 16}\n"
+            + "    - {quantizer_name: '*a*', cfg: {}}\n",
+        }
+    )
+    problems = qrecipe.validate("r.yaml")
+    assert [(d.code, d.line, d.pointer) for d in problems] == [
+        ("semantic", 13, "/quantize/quant_cfg/1/cfg"),  # an empty cfg
+        ("schema", 11, "/quantize/quant_cfg/0/cfg/axis"),  # axis with block_sizes, after $import
+    ]
+
+
+def test_a_misspelt_builtin_recipe_name_gets_the_name_it_probably_meant(tree):
+    tree({})
+    with pytest.raises(RecipeNotFoundError) as caught:
+        qrecipe.resolve("general/ptq/fp8_defalt-kv_fp8")
+    assert caught.value.first.hint.startswith(
+        "did you mean 'general/ptq/fp8_default-kv_fp8'? searched builtin, the current directory ("
+    )
+
+
 @pytest.mark.parametrize("target", ["../outside", "/etc/passwd", "a/../../b"])
 def test_import_paths_may_not_escape_the_roots(tree, target):
     tree(

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import nodePath from 'node:path';
+import os from 'node:os';
 import { pyRepr } from './core/show.js';
 import {
   RecipeError,
@@ -164,12 +165,109 @@ function report(diagnostics, format, target, io) {
   }
 }
 
+// ------------------------------------------------------------------ targets
+// A directory stands for every *.yaml, *.yml and *.flat.json below it (a directory recipe below
+// it, one holding a quantize.yml, is one target); `-` is one document read from standard input.
+const STDIN = '-';
+const STDIN_NAME = '<stdin>';
+const TARGET_SUFFIXES = ['.yaml', '.yml', '.flat.json'];
+
+function isDirectory(path) {
+  return fs.statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+function isDirectoryRecipe(path) {
+  return ['quantize.yml', 'quantize.yaml'].some((name) => fs.statSync(nodePath.join(path, name), { throwIfNoEntry: false })?.isFile());
+}
+
+function expandTargets(files, cwd) {
+  const targets = [];
+  for (const argument of files) {
+    const path = nodePath.resolve(cwd, argument);
+    if (argument === STDIN || !isDirectory(path) || isDirectoryRecipe(path)) {
+      targets.push(argument);
+      continue;
+    }
+    const found = [];
+    const recipes = [];
+    const walk = (directory, prefix) => {
+      for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+        const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+        const child = nodePath.join(directory, entry.name);
+        if (entry.isDirectory()) {
+          if (isDirectoryRecipe(child)) recipes.push(relative);
+          walk(child, relative);
+        } else if (entry.isFile() && TARGET_SUFFIXES.some((suffix) => entry.name.endsWith(suffix))) {
+          found.push(relative);
+        }
+      }
+    };
+    walk(path, '');
+    const kept = found.filter((file) => !recipes.some((recipe) => file.startsWith(`${recipe}/`)));
+    const shown = argument.replace(/\/+$/, '');
+    for (const relative of [...kept, ...recipes].sort(byCodePoint)) {
+      targets.push(shown === '' || shown === '.' ? relative : `${shown}/${relative}`);
+    }
+  }
+  return targets;
+}
+
+function byCodePoint(a, b) {
+  const left = [...a].map((c) => c.codePointAt(0));
+  const right = [...b].map((c) => c.codePointAt(0));
+  for (let i = 0; i < Math.min(left.length, right.length); i++) if (left[i] !== right[i]) return left[i] - right[i];
+  return left.length - right.length;
+}
+
+/** Standard input as a temporary file; `rename` names it `<stdin>` in a diagnostic. */
+function withStdinFile(callback) {
+  const text = fs.readFileSync(0, 'utf8');
+  let flat = false;
+  if (text.trimStart().startsWith('{')) {
+    try {
+      const document = JSON.parse(text);
+      flat = document !== null && typeof document === 'object' && !Array.isArray(document) && 'fingerprint' in document;
+    } catch {
+      flat = false;
+    }
+  }
+  const folder = fs.realpathSync(fs.mkdtempSync(nodePath.join(os.tmpdir(), 'qrecipe-stdin-')));
+  const file = nodePath.join(folder, flat ? 'stdin.flat.json' : 'stdin.yaml');
+  fs.writeFileSync(file, text);
+  // A file outside every search root is named by its path, or as `folder:name`.
+  const shown = [file, `${folder}:${nodePath.basename(file)}`];
+  const named = (value) =>
+    value == null ? value : shown.reduce((text, name) => text.replaceAll(name, STDIN_NAME), value.replaceAll(`${folder} first, then: `, ''));
+  const rename = (d) =>
+    Object.assign(Object.create(Object.getPrototypeOf(d)), d, {
+      message: named(d.message),
+      file: named(d.file),
+      hint: named(d.hint),
+      chain: d.chain.map(named),
+    });
+  try {
+    return callback(file, rename);
+  } finally {
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+function validateOne(file, args, io, notices) {
+  if (file !== STDIN) {
+    return validateFile(file, { path: args.path, cwd: io.cwd, onNotice: (m) => notices.push(m) });
+  }
+  return withStdinFile((temporary, rename) =>
+    validateFile(temporary, { path: args.path, cwd: io.cwd, onNotice: (m) => notices.push(m) }).map(rename),
+  );
+}
+
 function validateCommand(args, io) {
   const results = [];
   let failed = false;
-  for (const file of args.files) {
+  for (const target of expandTargets(args.files, io.cwd)) {
+    const file = target === STDIN ? STDIN_NAME : target;
     const notices = [];
-    const diagnostics = validateFile(file, { path: args.path, cwd: io.cwd, onNotice: (m) => notices.push(m) });
+    const diagnostics = validateOne(target, args, io, notices);
     for (const notice of notices) io.err(`${file}: notice: ${notice}\n`);
     failed = failed || diagnostics.length > 0;
     results.push({ file, valid: diagnostics.length === 0, errors: diagnostics.map((d) => d.toJSON()) });
@@ -234,15 +332,39 @@ function listCommand(args, io) {
     return EXIT_OK;
   }
   const width = Math.max(0, ...recipes.map((r) => r.name.length));
+  const room = Math.max(LINE_WIDTH - width - 2, MIN_DESCRIPTION_WIDTH);
   let root = null;
   for (const recipe of recipes) {
     if (recipe.root !== root && (root !== null || recipe.root !== 'builtin')) {
       io.out(root !== null ? `\n${recipe.root}:\n` : `${recipe.root}:\n`);
     }
     root = recipe.root;
-    io.out(`${recipe.name.padEnd(width)}  ${recipe.description}\n`);
+    const lines = wrap(recipe.description, room);
+    if (!lines.length) lines.push('');
+    io.out(`${`${recipe.name.padEnd(width)}  ${lines[0]}`.trimEnd()}\n`);
+    for (const line of lines.slice(1)) io.out(`${''.padEnd(width)}  ${line}\n`);
   }
   return EXIT_OK;
+}
+
+// Descriptions wrap so that `list` lines stay within LINE_WIDTH characters, as in Python.
+const LINE_WIDTH = 100;
+const MIN_DESCRIPTION_WIDTH = 40;
+
+/** `text` in lines of at most `width` characters, broken at spaces only. */
+function wrap(text, width) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 function fingerprintCommand(args, io) {

@@ -77,6 +77,37 @@ quantize:
   'attrs.yaml': `num_bits: e4m3
 axis: null
 `,
+  'every.yaml': `imports:
+  fp8: configs/numerics/fp8
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*'
+      enable: false
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        $import: fp8
+        axis: 0
+        block_sizes: {-1: 16}
+    - quantizer_name: '*a*'
+      cfg: {}
+`,
+  'imports.yaml': `imports:
+  fp8: configs/numerics/fp88
+  nv: configs/numerics/nvfp44
+  mine: snippets/aa
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        $import: fp8
+    - quantizer_name: '*input_quantizer'
+      cfg:
+        $import: [nv, fp9]
+`,
 };
 
 let work;
@@ -89,10 +120,10 @@ before(() => {
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-function run(command, args) {
+function run(command, args, input = undefined) {
   const env = { ...process.env };
   delete env.QRECIPE_PATH;
-  const result = spawnSync(command[0], [...command.slice(1), ...args], { cwd: work, env, encoding: 'utf8' });
+  const result = spawnSync(command[0], [...command.slice(1), ...args], { cwd: work, env, encoding: 'utf8', input });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -138,6 +169,23 @@ describe('exit codes and messages', () => {
     );
   });
 
+  test('every import problem of a file at once, with the names that were probably meant', () => {
+    const result = js('validate', '--format', 'json', 'imports.yaml');
+    const errors = JSON.parse(result.stdout).results[0].errors;
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.line, e.pointer]),
+      [
+        ['import-not-found', 2, '/imports/fp8'],
+        ['import-not-found', 3, '/imports/nv'],
+        ['import-not-found', 4, '/imports/mine'],
+        ['import-not-found', 14, '/quantize/quant_cfg/1/cfg/$import/1'],
+      ],
+    );
+    assert.match(errors[0].hint, /^did you mean "configs\/numerics\/fp8"\? searched the current directory \(.+\) first, then: builtin, /);
+    assert.match(errors[2].hint, /^did you mean "snippets\/a"\?/);
+    assert.equal(errors[3].hint, 'did you mean "fp8"?');
+  });
+
   test('github annotations', () => {
     const result = js('validate', '--format', 'github', 'dup.yaml');
     assert.equal(result.status, 1);
@@ -178,6 +226,9 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['validate', 'bad.yaml', 'dup.yaml', 'missing.yaml', 'cycle.yaml', 'snippets/a.yaml'],
     ['validate', '--format', 'json', 'bad.yaml', 'dup.yaml', 'missing.yaml', 'cycle.yaml', 'good.yaml'],
     ['validate', '--format', 'github', 'bad.yaml', 'missing.yaml'],
+    ['validate', 'imports.yaml', 'general/ptq/fp8_defalt-kv_fp8'],
+    ['validate', 'snippets', '.'],
+    ['validate', '--format', 'json', 'every.yaml'],
     ['resolve', 'good.yaml'],
     ['resolve', '--canonical', 'good.yaml'],
     ['resolve', 'general/ptq/fp8_default-kv_fp8'],
@@ -190,6 +241,18 @@ describe('same output as the Python command line', { skip: !python && 'no Python
     ['schema', 'catalog'],
     [],
   ];
+  test('qrecipe validate - (standard input)', () => {
+    for (const name of ['good.yaml', 'imports.yaml', 'attrs.yaml']) {
+      const input = fs.readFileSync(path.join(work, name), 'utf8');
+      const expected = run([python, '-m', 'qrecipe'], ['validate', '-'], input);
+      const actual = run([process.execPath, BIN], ['validate', '-'], input);
+      assert.equal(actual.status, expected.status, name);
+      assert.equal(actual.stdout, expected.stdout, name);
+      assert.equal(actual.stderr, expected.stderr, name);
+      assert.ok(!actual.stderr.includes('qrecipe-stdin-'), actual.stderr);
+    }
+  });
+
   for (const args of cases) {
     test(`qrecipe ${args.join(' ')}`, () => {
       const expected = py(...args);

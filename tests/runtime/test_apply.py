@@ -313,6 +313,25 @@ def test_invalid_json_text_is_refused():
         apply(model, '{"quantize": ')
 
 
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("recipe.yaml", "'recipe.yaml' is a recipe source"),
+        ("general/ptq/fp8_default-kv_fp8", "not a flat recipe file (a built-in recipe name?)"),
+        (".", "'.' is a recipe source"),
+    ],
+)
+def test_a_recipe_source_is_refused_with_how_to_resolve_it(source, says):
+    model = make_net()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="resolve it first") as caught:
+        apply(model, source)
+    message = str(caught.value)
+    assert says in message
+    assert f"resolve it first, e.g. apply(model, qrecipe.resolve({source!r}))" in message
+    assert_same(before, snapshot(model))
+
+
 def test_failed_calibration_restores_the_model():
     model = make_net()
     before = snapshot(model)
@@ -613,3 +632,13 @@ def test_summary_counts_unmatched_exclusions_but_lists_other_warnings():
     assert "written nn.Linear" in summary
     assert "'*router*'" not in summary
     assert sum("matched no quantizer" in w for w in report.warnings) == 4
+
+
+def test_progress_bars_only_for_enough_quantizers_to_watch(capsys):
+    apply(make_net(), fp8_recipe(), forward_loop=loop, progress=True)
+    assert "calibrating weights" not in capsys.readouterr().err  # a handful of quantizers
+    torch.manual_seed(0)
+    many = nn.Sequential(*(nn.Linear(4, 4) for _ in range(70)))
+    flat = make_flat([disable("*"), entry("*weight_quantizer", FP8)])
+    apply(many, flat, progress=True)
+    assert "calibrating weights" in capsys.readouterr().err

@@ -223,7 +223,13 @@ class Flattener {
       }
     }
     const rawEntries = truthy(quantize.quant_cfg) ? quantize.quant_cfg : [];
-    const entries = Array.from(rawEntries, (raw, index) => this.entry(raw, `/quantize/quant_cfg/${index}`));
+    const entries = [];
+    const clean = [];
+    Array.from(rawEntries).forEach((raw, index) => {
+      const before = this.problems.length;
+      entries.push(this.entry(raw, `/quantize/quant_cfg/${index}`));
+      if (this.problems.length === before) clean.push(index);
+    });
     const flat = {
       $schema: SCHEMAS.flat.$id,
       metadata: {
@@ -237,6 +243,13 @@ class Flattener {
       },
     };
     if (this.problems.length) {
+      // Every problem at once: the entries without one are still checked on their own.
+      for (const index of clean) {
+        const pointer = `/quantize/quant_cfg/${index}`;
+        for (const found of schemaDiagnostics(entries[index], null, null, { schema: 'flat', definition: 'entry' })) {
+          this.problems.push(this.located(found, pointer + found.pointer));
+        }
+      }
       const Cls = this.problems[0].code === 'schema' ? SchemaValidationError : RecipeSemanticError;
       throw new Cls(this.problems);
     }
@@ -248,24 +261,25 @@ class Flattener {
   /** Validate against the flat schema; report problems where they were written. */
   check(flat) {
     const found = schemaDiagnostics(flat, null, null, { schema: 'flat' });
-    if (!found.length) return;
-    const diagnostics = found.map((diagnostic) => {
-      const origin = this.locate(diagnostic.pointer);
-      // The key may come from a snippet merged into this mapping; name its path anyway.
-      const suffix = diagnostic.pointer.slice(this.locatedAt(diagnostic.pointer).length);
-      const [line, column] = origin ? origin.position(suffix) : [null, null];
-      return new Diagnostic({
-        message: diagnostic.message,
-        file: origin ? origin.file : this.resolution.recipe,
-        line,
-        column,
-        pointer: origin ? origin.pointer + suffix : diagnostic.pointer,
-        chain: origin ? origin.chain : [],
-        code: 'schema',
-        hint: diagnostic.hint,
-      });
+    if (found.length) throw new SchemaValidationError(found.map((d) => this.located(d, d.pointer)));
+  }
+
+  /** A flat-schema problem at `pointer` of the flat form, where it was written. */
+  located(diagnostic, pointer) {
+    const origin = this.locate(pointer);
+    // The key may come from a snippet merged into this mapping; name its path anyway.
+    const suffix = pointer.slice(this.locatedAt(pointer).length);
+    const [line, column] = origin ? origin.position(suffix) : [null, null];
+    return new Diagnostic({
+      message: diagnostic.message,
+      file: origin ? origin.file : this.resolution.recipe,
+      line,
+      column,
+      pointer: origin ? origin.pointer + suffix : pointer,
+      chain: origin ? origin.chain : [],
+      code: 'schema',
+      hint: diagnostic.hint,
     });
-    throw new SchemaValidationError(diagnostics);
   }
 }
 

@@ -284,13 +284,15 @@ export function locate(nameOrPath, library, onNotice = null) {
     const again = library.findRecipe(renamed);
     if (again) return again;
   }
-  const roots = library.roots.map((root) => root.label || '.').join(', ');
+  let hint = `searched ${library.searched()}; 'qrecipe list' shows the built-ins; add directories with --path`;
+  const similar = library.similarName(String(nameOrPath));
+  if (similar !== null) hint = `did you mean ${pyRepr(similar)}? ${hint}`;
   throw new RecipeNotFoundError(
     new Diagnostic({
       message: `recipe ${pyRepr(String(nameOrPath))} was not found`,
       file: String(nameOrPath),
       code: 'not-found',
-      hint: `searched ${roots}; 'qrecipe list' shows the built-ins; add directories with --path`,
+      hint,
     }),
   );
 }

@@ -8,6 +8,7 @@
 // Files are reached through a host (see `Host` in index.d.ts): the Node entry point provides
 // one over the filesystem; `memoryHost` serves files from a loader callback or a map.
 
+import { closestMatch } from './difflib.js';
 import { PathEscapeError, RecipeNotFoundError } from './errors.js';
 import { pyRepr } from './show.js';
 
@@ -60,6 +61,11 @@ export class SearchRoot {
   display(file) {
     const relative = relativeTo(file, this.path);
     return this.label ? `${this.label}:${relative}` : relative;
+  }
+
+  /** How hints name this root: its label, or the current directory and where it is. */
+  describe() {
+    return this.label || `the current directory (${this.path})`;
   }
 
   contains(file) {
@@ -208,6 +214,34 @@ export class Library {
       }
     }
     return null;
+  }
+
+  /** The roots a name was looked up in, for hints: `first` (if any), then the rest. */
+  searched(first = null) {
+    const rest = this.roots.map((root) => root.describe()).join(', ');
+    return first ? `${first.describe()} first, then: ${rest}` : rest;
+  }
+
+  /**
+   * The existing recipe or snippet name closest to a missing `name`, if one is close: looked
+   * for in the whole built-in library, and in the other roots below the directory `name`
+   * names (never a whole working directory, which may be any size).
+   */
+  similarName(name) {
+    const wanted = stripSuffix(String(name).replaceAll('\\', '/'));
+    const folder = pathParts(wanted).slice(0, -1).join('/');
+    const names = [];
+    for (const root of this.roots) {
+      let base;
+      if (root.label === 'builtin') base = root.path;
+      else if (folder) base = joinPath(root.path, folder);
+      else continue;
+      if (!root.contains(base)) continue; // an absolute name or one climbing out
+      for (const located of this.yamlFiles(base, root)) {
+        names.push(stripSuffix(relativeTo(located.path, root.path)));
+      }
+    }
+    return closestMatch(wanted, [...new Set(names)]);
   }
 
   /** Every recipe file of the built-in library (under general/, huggingface/, models/). */

@@ -486,27 +486,7 @@ class Expansion {
 
   loadImport(name, source, pointer, chain) {
     if (!hasKey(source.imports, name)) {
-      const [line, column] = source.where(pointer);
-      const declared = Object.keys(source.imports).sort();
-      const match = closestMatch(name, declared);
-      const hint =
-        match !== null
-          ? `did you mean ${show(match)}?`
-          : declared.length
-            ? `declared names: ${declared.join(', ')}`
-            : 'this file declares no imports';
-      throw new ImportNotFoundError(
-        new Diagnostic({
-          message: `'$import: ${name}' names nothing in this file's 'imports:'`,
-          file: source.display,
-          line,
-          column,
-          pointer,
-          chain,
-          code: 'import-not-found',
-          hint,
-        }),
-      );
+      throw new ImportNotFoundError(undeclared(name, Object.keys(source.imports).sort(), source, pointer, chain));
     }
     const found = this.locateImport(name, source, chain);
     if (this.stack.includes(found.real)) {
@@ -573,7 +553,9 @@ class Expansion {
       );
     }
     if (found === null) {
-      const roots = library.roots.map((r) => r.label || '.').join(', ');
+      let hint = `searched ${library.searched(source.located.root)}; add a directory with --path`;
+      const similar = library.similarName(pathName);
+      if (similar !== null) hint = `did you mean ${show(similar)}? ${hint}`;
       throw new ImportNotFoundError(
         new Diagnostic({
           message: `snippet ${show(pathName)} (imported as ${show(name)}) was not found`,
@@ -583,19 +565,36 @@ class Expansion {
           pointer: importsPointer,
           chain,
           code: 'import-not-found',
-          hint: `searched ${source.located.root.label || '.'} first, then: ${roots}; add a directory with --path`,
+          hint,
         }),
       );
     }
     return found;
   }
 
-  /** Every name in `imports:` must exist, used or not (ModelOpt loads them all too). */
+  /**
+   * Every name in `imports:` must exist, used or not (ModelOpt loads them all too), and every
+   * `$import` must name one of them; all such problems of a file are reported together.
+   */
   checkDeclaredImports(source, chain) {
     const real = source.located.real;
     if (this.checked.has(real)) return;
     this.checked.add(real);
-    for (const name of Object.keys(source.imports)) this.locateImport(name, source, chain);
+    const failed = [];
+    for (const name of Object.keys(source.imports)) {
+      try {
+        this.locateImport(name, source, chain);
+      } catch (error) {
+        if (!(error instanceof RecipeError)) throw error;
+        failed.push(error);
+      }
+    }
+    const missing = [...undeclaredImports(source, chain)];
+    if (missing.length) failed.push(new ImportNotFoundError(missing));
+    if (failed.length) {
+      const ErrorType = /** @type {typeof RecipeError} */ (failed[0].constructor);
+      throw new ErrorType(failed.flatMap((error) => error.diagnostics));
+    }
   }
 
   /** The value of a snippet, expanded in its own scope. */
@@ -647,4 +646,53 @@ class Expansion {
       this.stack.pop();
     }
   }
+}
+
+/** `$import: name` where `name` is not in the file's `imports:`. */
+function undeclared(name, declared, source, pointer, chain) {
+  const [line, column] = source.where(pointer);
+  const match = closestMatch(name, declared);
+  const hint =
+    match !== null
+      ? `did you mean ${show(match)}?`
+      : declared.length
+        ? `declared names: ${declared.join(', ')}`
+        : 'this file declares no imports';
+  return new Diagnostic({
+    message: `'$import: ${name}' names nothing in this file's 'imports:'`,
+    file: source.display,
+    line,
+    column,
+    pointer,
+    chain,
+    code: 'import-not-found',
+    hint,
+  });
+}
+
+/** Every `$import` in a file naming nothing in its `imports:`. */
+function* undeclaredImports(source, chain) {
+  const declared = Object.keys(source.imports).sort();
+  function* walk(node, pointer) {
+    if (Array.isArray(node)) {
+      for (let index = 0; index < node.length; index++) yield* walk(node[index], joinPointer(pointer, index));
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
+    for (const key of Object.keys(node)) {
+      const value = node[key];
+      const at = joinPointer(pointer, key);
+      if (key !== '$import') {
+        yield* walk(value, at);
+        continue;
+      }
+      const names = Array.isArray(value) ? value : [value];
+      for (let index = 0; index < names.length; index++) {
+        const name = names[index];
+        if (typeof name !== 'string' || hasKey(source.imports, name)) continue;
+        yield undeclared(name, declared, source, Array.isArray(value) ? joinPointer(at, index) : at, chain);
+      }
+    }
+  }
+  yield* walk(source.body, '');
 }

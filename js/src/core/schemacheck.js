@@ -9,8 +9,8 @@
 // branch an error belongs to, and it reports property names and unevaluated properties
 // differently.
 
-import Ajv2020 from 'ajv/dist/2020.js';
 import { flatSchemaText, recipeSchemaText } from '../../schema/schemas.js';
+import { validators } from '../../schema/validators.js';
 import { closestMatch } from './difflib.js';
 import { Diagnostic, SchemaValidationError, sortDiagnostics } from './errors.js';
 import { describeType, pyRepr, show } from './show.js';
@@ -35,44 +35,19 @@ export function schemaRegExp(pattern, flags = 'u') {
   }
   return compiled;
 }
-schemaRegExp.code = 'schemaRegExp';
 
 // ------------------------------------------------------------------ ajv: validity
-let ajvInstance = null;
-const compiled = new Map();
+// Validity is decided by ajv's code for the schemas, compiled ahead of time by
+// scripts/copy-assets.js (schema/validators.js): no schema is compiled at run time.
 
-function ajv() {
-  if (!ajvInstance) {
-    ajvInstance = new Ajv2020({
-      allErrors: false,
-      strictSchema: true,
-      strictNumbers: true,
-      // The schemas apply keywords without `type` and use union types on purpose.
-      strictTypes: false,
-      strictTuples: false,
-      strictRequired: false,
-      validateFormats: false,
-      code: { regExp: schemaRegExp },
-    });
-    // Editor annotations (VS Code's JSON language service): documentation only.
-    ajvInstance.addVocabulary(['markdownDescription', 'defaultSnippets']);
-    for (const schema of Object.values(SCHEMAS)) ajvInstance.addSchema(schema);
-  }
-  return ajvInstance;
-}
-
-/** A compiled ajv validator for a schema or one of its `$defs`. */
+/** The precompiled ajv validator for a schema or one of its `$defs`. */
 export function ajvValidator(schema = 'recipe', definition = null) {
-  const key = `${schema}#${definition ?? ''}`;
-  let validate = compiled.get(key);
-  if (!validate) {
-    const id = SCHEMAS[schema].$id;
-    if (definition !== null && !hasKey(SCHEMAS[schema].$defs, definition)) {
-      throw new Error(`schema ${pyRepr(schema)} has no definition ${pyRepr(definition)}`);
-    }
-    validate = ajv().getSchema(definition === null ? id : `${id}#/$defs/${definition}`);
-    compiled.set(key, validate);
+  const id = SCHEMAS[schema].$id;
+  if (definition !== null && !hasKey(SCHEMAS[schema].$defs, definition)) {
+    throw new Error(`schema ${pyRepr(schema)} has no definition ${pyRepr(definition)}`);
   }
+  const validate = validators[definition === null ? id : `${id}#/$defs/${definition}`];
+  if (!validate) throw new Error('schema/validators.js is out of date: run npm run build');
   return validate;
 }
 

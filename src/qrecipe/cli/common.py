@@ -12,6 +12,7 @@ from enum import IntEnum
 from typing import NoReturn
 
 from ..language import RecipeDeprecationWarning
+from ..review import ModelLoadError, ModelSkeleton, load_model
 
 SEARCH_ROOTS_HELP = """\
 search roots:
@@ -51,6 +52,24 @@ def add_search_path(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """``--model X``: the model to review against (a model directory or its config.json)."""
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        required=required,
+        help="a Hugging Face model directory or a config.json; built without weights",
+    )
+
+
+def model_from(source: str) -> ModelSkeleton:
+    """The model ``--model`` names; a configuration that cannot be built is a usage error."""
+    try:
+        return load_model(source)
+    except ModelLoadError as error:
+        raise UsageError(f"--model {error}") from None
+
+
 def check_search_path(roots: list[str]) -> None:
     """Refuse a ``--path`` that is not a directory before any work starts."""
     for root in roots:
@@ -68,6 +87,11 @@ def notices() -> Iterator[list[str]]:
     collected += [
         str(w.message) for w in caught if issubclass(w.category, RecipeDeprecationWarning)
     ]
+
+
+def unique(messages: list[str]) -> list[str]:
+    """``messages`` without repeats, in order."""
+    return list(dict.fromkeys(messages))
 
 
 def print_notices(messages: list[str], prefix: str = "") -> None:

@@ -21,7 +21,7 @@ import json
 import shlex
 import subprocess
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,10 @@ from ..language import (
     RecipeDeprecationWarning,
     RecipeError,
     RecipeNotFoundError,
-    canonical_bytes,
-    join_pointer,
     load_flat,
     resolve,
 )
+from ..review import differences
 from .reporting import Result
 
 FLAT_SUFFIX = ".flat.json"
@@ -44,7 +43,6 @@ DIRECTORY_RECIPE_FILES = ("quantize.yml", "quantize.yaml")
 # change what the recipe means, so it is regenerated, never compared.
 UNCOMPARED_KEYS = ("provenance",)
 MAX_DIFFERENCES_SHOWN = 12
-MAX_VALUE_WIDTH = 60
 
 
 def tracked_flat_files() -> list[str]:
@@ -87,35 +85,6 @@ def recorded_source(document: Any) -> str | None:
     provenance = document.get("provenance")
     recipe = provenance.get("recipe") if isinstance(provenance, dict) else None
     return recipe if isinstance(recipe, str) and recipe else None
-
-
-def short(value: Any) -> str:
-    text = canonical_bytes(value).decode("utf-8")
-    return text if len(text) <= MAX_VALUE_WIDTH else text[: MAX_VALUE_WIDTH - 3] + "..."
-
-
-def differences(committed: Any, current: Any, pointer: str = "") -> Iterator[str]:
-    """One line per JSON pointer where ``committed`` and ``current`` differ, in key and index order."""
-    if isinstance(committed, dict) and isinstance(current, dict):
-        for key in sorted(committed.keys() | current.keys()):
-            where = join_pointer(pointer, key)
-            if key not in current:
-                yield f"removed {where} (was {short(committed[key])})"
-            elif key not in committed:
-                yield f"added {where}: {short(current[key])}"
-            else:
-                yield from differences(committed[key], current[key], where)
-    elif isinstance(committed, list) and isinstance(current, list):
-        for index in range(max(len(committed), len(current))):
-            where = join_pointer(pointer, index)
-            if index >= len(current):
-                yield f"removed {where} (was {short(committed[index])})"
-            elif index >= len(committed):
-                yield f"added {where}: {short(current[index])}"
-            else:
-                yield from differences(committed[index], current[index], where)
-    elif canonical_bytes(committed) != canonical_bytes(current):
-        yield f"changed {pointer or '/'}: {short(committed)} -> {short(current)}"
 
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:

@@ -48,13 +48,17 @@ def locate(name_or_path: PathArg, resolver: Resolver) -> Located:
         found = resolver.library.find_recipe(renamed)
         if found is not None:
             return found
-    roots = ", ".join(root.label or "." for root in resolver.library.roots)
+    library = resolver.library
+    hint = f"searched {library.searched()}; 'qrecipe list' shows the built-ins; add directories with --path"
+    similar = library.similar_name(os.fspath(name_or_path))
+    if similar is not None:
+        hint = f"did you mean {similar!r}? {hint}"
     raise RecipeNotFoundError(
         Diagnostic(
             f"recipe {os.fspath(name_or_path)!r} was not found",
             os.fspath(name_or_path),
             code=RecipeNotFoundError.code,
-            hint=f"searched {roots}; 'qrecipe list' shows the built-ins; add directories with --path",
+            hint=hint,
         )
     )
 

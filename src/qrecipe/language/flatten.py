@@ -206,10 +206,13 @@ class _Flattener:
                         key=found.pointer.lstrip("/") or None,
                         code=SchemaValidationError.code,
                     )
-        entries = [
-            self.entry(raw, f"/quantize/quant_cfg/{index}")
-            for index, raw in enumerate(quantize.get("quant_cfg") or [])
-        ]
+        entries = []
+        clean: list[int] = []
+        for index, raw in enumerate(quantize.get("quant_cfg") or []):
+            before = len(self.problems)
+            entries.append(self.entry(raw, f"/quantize/quant_cfg/{index}"))
+            if len(self.problems) == before:
+                clean.append(index)
         flat: dict[str, Any] = {
             "$schema": schema_id("flat"),
             "metadata": {
@@ -223,6 +226,13 @@ class _Flattener:
             },
         }
         if self.problems:
+            # Every problem at once: the entries without one are still checked on their own.
+            for index in clean:
+                pointer = f"/quantize/quant_cfg/{index}"
+                broken = schema_diagnostics(
+                    entries[index], None, None, schema="flat", definition="entry"
+                )
+                self.problems += [self.located(d, pointer + d.pointer) for d in broken]
             error = (
                 SchemaValidationError if self.problems[0].code == "schema" else RecipeSemanticError
             )
@@ -236,27 +246,25 @@ class _Flattener:
         if _known_valid(flat):
             return
         found = schema_diagnostics(flat, None, None, schema="flat")
-        if not found:
-            return
-        diagnostics = []
-        for diagnostic in found:
-            origin = self.locate(diagnostic.pointer)
-            # The key may come from a snippet merged into this mapping; name its path anyway.
-            suffix = diagnostic.pointer[len(self.located_at(diagnostic.pointer)) :]
-            line, column = origin.position(suffix) if origin else (None, None)
-            diagnostics.append(
-                Diagnostic(
-                    diagnostic.message,
-                    origin.file if origin else self.resolution.recipe,
-                    line,
-                    column,
-                    (origin.pointer + suffix) if origin else diagnostic.pointer,
-                    origin.chain if origin else (),
-                    SchemaValidationError.code,
-                    diagnostic.hint,
-                )
-            )
-        raise SchemaValidationError(diagnostics)
+        if found:
+            raise SchemaValidationError([self.located(d, d.pointer) for d in found])
+
+    def located(self, diagnostic: Diagnostic, pointer: str) -> Diagnostic:
+        """A flat-schema problem at ``pointer`` of the flat form, where it was written."""
+        origin = self.locate(pointer)
+        # The key may come from a snippet merged into this mapping; name its path anyway.
+        suffix = pointer[len(self.located_at(pointer)) :]
+        line, column = origin.position(suffix) if origin else (None, None)
+        return Diagnostic(
+            diagnostic.message,
+            origin.file if origin else self.resolution.recipe,
+            line,
+            column,
+            (origin.pointer + suffix) if origin else pointer,
+            origin.chain if origin else (),
+            SchemaValidationError.code,
+            diagnostic.hint,
+        )
 
 
 _KNOWN_VALID: set[str] = set()

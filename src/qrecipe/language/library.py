@@ -9,6 +9,7 @@ and a file in the working directory can never shadow a built-in snippet another 
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ class SearchRoot:
             return str(file)
         relative = file.relative_to(self.path).as_posix()
         return f"{self.label}:{relative}" if self.label else relative
+
+    def describe(self) -> str:
+        """How hints name this root: its label, or the current directory and where it is."""
+        return self.label or f"the current directory ({self.path})"
 
     def contains(self, file: Path) -> bool:
         try:
@@ -215,6 +220,34 @@ class Library:
         for top in ("general", "huggingface", "models"):
             found += self.yaml_files(SearchRoot(root.path / top, root.label), root)
         return found
+
+    def searched(self, first: SearchRoot | None = None) -> str:
+        """The roots a name was looked up in, for hints: ``first`` (if any), then the rest."""
+        rest = ", ".join(root.describe() for root in self.roots)
+        return f"{first.describe()} first, then: {rest}" if first is not None else rest
+
+    def similar_name(self, name: str) -> str | None:
+        """The existing recipe or snippet name closest to a missing ``name``, if one is close.
+
+        Looked for in the whole built-in library, and in the other roots below the directory
+        ``name`` names (never a whole working directory, which may be any size).
+        """
+        wanted = strip_suffix(name.replace("\\", "/"))
+        folder = PurePosixPath(wanted).parent
+        names: list[str] = []
+        for root in self.roots:
+            if root.label == "builtin":
+                base = root.path
+            elif folder.parts:
+                base = root.path / folder
+            else:
+                continue
+            if not root.contains(base.resolve()):
+                continue  # an absolute name or one climbing out: only its own root would do
+            for located in self.yaml_files(SearchRoot(base, root.label), root):
+                names.append(strip_suffix(located.path.relative_to(root.path).as_posix()))
+        matches = difflib.get_close_matches(wanted, list(dict.fromkeys(names)), n=1, cutoff=0.6)
+        return matches[0] if matches else None
 
     @staticmethod
     def yaml_files(base: SearchRoot, root: SearchRoot | None = None) -> list[Located]:

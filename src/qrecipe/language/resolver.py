@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -485,24 +486,8 @@ class _Expansion:
         self, name: str, source: SourceFile, pointer: str, chain: tuple[str, ...]
     ) -> SourceFile:
         if name not in source.imports:
-            line, column = source.where(pointer)
-            declared = sorted(source.imports)
-            hint = suggest(name, declared) or (
-                "declared names: " + ", ".join(declared)
-                if declared
-                else "this file declares no imports"
-            )
             raise ImportNotFoundError(
-                Diagnostic(
-                    f"'$import: {name}' names nothing in this file's 'imports:'",
-                    source.display,
-                    line,
-                    column,
-                    pointer,
-                    chain,
-                    ImportNotFoundError.code,
-                    hint,
-                )
+                _undeclared(name, sorted(source.imports), source, pointer, chain)
             )
         found = self.locate_import(name, source, chain)
         if found.real in self.stack:
@@ -567,7 +552,12 @@ class _Expansion:
             )
             found = self.resolver.library.find_import(renamed, source.located.root)
         if found is None:
-            roots = ", ".join(r.label or "." for r in self.resolver.library.roots)
+            library = self.resolver.library
+            searched = library.searched(source.located.root)
+            similar = library.similar_name(path_name)
+            hint = f"searched {searched}; add a directory with --path"
+            if similar is not None:
+                hint = f"did you mean {show(similar)}? {hint}"
             raise ImportNotFoundError(
                 Diagnostic(
                     f"snippet {show(path_name)} (imported as {show(name)}) was not found",
@@ -577,19 +567,56 @@ class _Expansion:
                     imports_pointer,
                     chain,
                     ImportNotFoundError.code,
-                    f"searched {source.located.root.label or '.'} first, then: {roots}; "
-                    "add a directory with --path",
+                    hint,
                 )
             )
         return found
 
     def check_declared_imports(self, source: SourceFile, chain: tuple[str, ...]) -> None:
-        """Every name in ``imports:`` must exist, used or not (ModelOpt loads them all too)."""
+        """Every name in ``imports:`` must exist, used or not (ModelOpt loads them all too), and
+        every ``$import`` must name one of them; all such problems of a file are reported
+        together."""
         if source.located.real in self.checked:
             return
         self.checked.add(source.located.real)
+        failed: list[RecipeError] = []
         for name in source.imports:
-            self.locate_import(name, source, chain)
+            try:
+                self.locate_import(name, source, chain)
+            except RecipeError as error:
+                failed.append(error)
+        undeclared = list(self.undeclared_imports(source, chain))
+        if undeclared:
+            failed.append(ImportNotFoundError(undeclared))
+        if failed:
+            raise type(failed[0])([d for error in failed for d in error.diagnostics])
+
+    def undeclared_imports(
+        self, source: SourceFile, chain: tuple[str, ...]
+    ) -> Iterator[Diagnostic]:
+        """Every ``$import`` in the file naming nothing in its ``imports:``."""
+        declared = sorted(source.imports)
+
+        def walk(node: Any, pointer: str) -> Iterator[Diagnostic]:
+            if isinstance(node, list):
+                for index, item in enumerate(node):
+                    yield from walk(item, join_pointer(pointer, index))
+                return
+            if not isinstance(node, dict):
+                return
+            for key, value in node.items():
+                at = join_pointer(pointer, key)
+                if key != "$import":
+                    yield from walk(value, at)
+                    continue
+                names = value if isinstance(value, list) else [value]
+                for index, name in enumerate(names):
+                    if not isinstance(name, str) or name in source.imports:
+                        continue
+                    where = join_pointer(at, index) if isinstance(value, list) else at
+                    yield _undeclared(name, declared, source, where, chain)
+
+        yield from walk(source.body, "")
 
     def snippet(
         self,
@@ -632,6 +659,26 @@ class _Expansion:
             return self.mapping(target.body, target, "", new_chain, own_place)
         finally:
             self.stack.pop()
+
+
+def _undeclared(
+    name: str, declared: list[str], source: SourceFile, pointer: str, chain: tuple[str, ...]
+) -> Diagnostic:
+    """``$import: name`` where ``name`` is not in the file's ``imports:``."""
+    line, column = source.where(pointer)
+    hint = suggest(name, declared) or (
+        "declared names: " + ", ".join(declared) if declared else "this file declares no imports"
+    )
+    return Diagnostic(
+        f"'$import: {name}' names nothing in this file's 'imports:'",
+        source.display,
+        line,
+        column,
+        pointer,
+        chain,
+        ImportNotFoundError.code,
+        hint,
+    )
 
 
 def _kind_error(

@@ -24,7 +24,13 @@ from typing_extensions import Unpack
 
 from ..language import load_flat
 from .calibration import CalibrationResult, ForwardLoop, calibrate
-from .checks import check_algorithm, check_backend, check_formats, check_not_quantized
+from .checks import (
+    check_algorithm,
+    check_backend,
+    check_flat_source,
+    check_formats,
+    check_not_quantized,
+)
 from .matching import RecipePlan, plan_recipe
 from .placement import install, remove_quantizers
 from .quantizer import AnyQuantizer, make_quantizer
@@ -80,6 +86,7 @@ def apply(
 def load_recipe(model: nn.Module, flat: FlatSource, backend: str) -> dict[str, Any]:
     """The validated flat document, once nothing about it or the model is refused."""
     check_backend(backend)
+    check_flat_source(flat)
     document = load_flat(flat)
     check_algorithm(document["quantize"].get("algorithm"))
     check_not_quantized(model)

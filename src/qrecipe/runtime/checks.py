@@ -8,6 +8,8 @@ quantizer the recipe enables (see :mod:`.kernels.formats`). Every refusal of a r
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -23,6 +25,33 @@ def check_backend(backend: str) -> None:
     """Refuse a kernel backend that does not exist."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def check_flat_source(flat: object) -> None:
+    """Refuse a recipe that is not in its flat form, saying how to get that form.
+
+    ``apply`` reads only flat recipes; a YAML file, a directory recipe or a built-in name is
+    the source of one and must be resolved first.
+    """
+    if not isinstance(flat, (str, os.PathLike)):
+        return
+    text = os.fspath(flat)
+    if text.lstrip().startswith("{"):
+        return  # JSON text
+    path = Path(text)
+    if path.suffix in RECIPE_SUFFIXES or path.is_dir():
+        what = f"{text!r} is a recipe source"
+    elif path.suffix != ".json" and not path.is_file():
+        what = f"{text!r} is not a flat recipe file (a built-in recipe name?)"
+    else:
+        return
+    raise ValueError(
+        f"apply() takes a flat recipe (a .json file, JSON text or a dict); {what}: resolve it "
+        f"first, e.g. apply(model, qrecipe.resolve({text!r}))"
+    )
 
 
 def check_not_quantized(model: nn.Module) -> None:

@@ -7,6 +7,7 @@ import argparse
 from ...language import validate
 from ..common import ExitStatus, add_search_path, notices
 from ..reporting import FORMAT_HELP, FORMATS, Result, make_reporter
+from ..targets import STDIN, STDIN_NAME, expand, stdin_file
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,17 +17,27 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Check recipe and snippet YAML files (imports resolved) and flat *.json "
         "files (schema and fingerprint). Every problem is reported with file:line:column.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  qrecipe validate my_recipe.yaml configs/*.yaml\n"
+        epilog="A directory stands for every *.yaml, *.yml and *.flat.json below it; - reads one "
+        "document from standard input.\n\n"
+        "examples:\n  qrecipe validate my_recipe.yaml configs/*.yaml\n"
+        "  qrecipe validate recipes/\n"
+        "  cat my_recipe.yaml | qrecipe validate -\n"
         "  qrecipe validate --format github recipes/*.yaml",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="recipe, snippet or flat JSON")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="recipe, snippet, flat JSON, directory, or -"
+    )
     parser.add_argument("--format", choices=FORMATS, default="text", help=FORMAT_HELP)
     add_search_path(parser)
     parser.set_defaults(run=run)
 
 
 def check(file: str, roots: list[str]) -> Result:
-    """Validate one file into a :class:`Result`, renamed-recipe notices included."""
+    """Validate one file (``-``: standard input) into a :class:`Result`, notices included."""
+    if file == STDIN:
+        with stdin_file() as (temporary, rename):
+            result = check(temporary, roots)
+        return Result(STDIN_NAME, [rename(d) for d in result.diagnostics], notices=result.notices)
     with notices() as found:
         diagnostics = validate(file, path=roots)
     return Result(file, diagnostics, notices=found)
@@ -35,7 +46,7 @@ def check(file: str, roots: list[str]) -> Result:
 def run(args: argparse.Namespace) -> ExitStatus:
     reporter = make_reporter(args.format)
     results = []
-    for file in args.files:
+    for file in expand(args.files):
         result = check(file, args.path)
         reporter.result(result)
         results.append(result)

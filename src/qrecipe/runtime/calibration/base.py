@@ -21,6 +21,10 @@ Placed = list[tuple[Slot, AnyQuantizer]]
 Stages = list[tuple[Slot, TensorQuantizer]]
 """Single-stage quantizers with the slot of the quantizer they belong to."""
 
+MIN_PROGRESS_ITEMS = 64
+"""Per-quantizer progress bars are shown from this many quantizers on: below it the work ends
+before a bar says anything."""
+
 OptionRule = Callable[[str, Any], "str | None"]
 """Why an option's value is refused (``rule(option, value)``), or None when it is accepted."""
 

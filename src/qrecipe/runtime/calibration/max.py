@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..kernels import reduce_amax
 from ..quantizer import Collector, TensorQuantizer
 from ..timing import timed
-from .base import Algorithm, Calibration, OptionRule, Stages
+from .base import MIN_PROGRESS_ITEMS, Algorithm, Calibration, OptionRule, Stages
 from .collect import collect_amax, reduce_amaxes
 from .options import COMMON_OPTIONS, accepted, false_only, shared_states
 
@@ -65,7 +65,10 @@ def calibrate_weights(weights: Stages, progress: bool) -> None:
     """Each weight stage's amax straight from its weight tensor."""
     with torch.no_grad():
         for slot, stage in tqdm(
-            weights, desc="calibrating weights", unit="quantizer", disable=not progress
+            weights,
+            desc="calibrating weights",
+            unit="quantizer",
+            disable=not progress or len(weights) < MIN_PROGRESS_ITEMS,
         ):
             stage.amax = reduce_amax(slot.weight(), stage.fmt).float()
             stage.global_amax = None

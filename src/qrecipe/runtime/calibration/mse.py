@@ -27,7 +27,7 @@ from ..kernels import QuantFormat, fake_quant
 from ..kernels.table import E4M3, E4M3_MAX
 from ..quantizer import TensorQuantizer
 from ..timing import timed
-from .base import Algorithm, Calibration, OptionRule, Stages
+from .base import MIN_PROGRESS_ITEMS, Algorithm, Calibration, OptionRule, Stages
 from .max import calibrate_max, is_static_nvfp4
 from .options import COMMON_OPTIONS, accepted, positive_or_null, shared_states
 
@@ -65,7 +65,10 @@ def search_weights(calibration: Calibration) -> None:
     multipliers = _multipliers(calibration)
     with timed(calibration.result.timings, "mse_search"), torch.no_grad():
         for slot, quantizer in tqdm(
-            targets, desc="mse search", unit="quantizer", disable=not calibration.progress
+            targets,
+            desc="mse search",
+            unit="quantizer",
+            disable=not calibration.progress or len(targets) < MIN_PROGRESS_ITEMS,
         ):
             original = slot.weight()
             weight = original.float()
