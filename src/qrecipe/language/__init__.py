@@ -32,10 +32,11 @@ from .errors import (
     RecipeSyntaxError,
     SchemaValidationError,
 )
-from .flat import is_flat_file, load_flat
+from .flat import CHECKPOINT_RECIPE, is_flat_file, load_flat
 from .yamlio import join_pointer
 
 __all__ = [
+    "CHECKPOINT_RECIPE",
     "Diagnostic",
     "DuplicateKeyError",
     "FingerprintMismatchError",

@@ -20,6 +20,9 @@ from .errors import (
 from .schemacheck import check_schema
 from .yamlio import YamlDocument, parse_yaml
 
+CHECKPOINT_RECIPE = "recipe.flat.json"
+"""The flat recipe inside a checkpoint directory written by ``qrecipe quantize``."""
+
 
 def _parse_json(text: str | bytes, file: str) -> tuple[Any, YamlDocument | None]:
     # YAML parsing gives positions and rejects duplicate keys; but JSON must really be JSON.
@@ -39,6 +42,8 @@ def _parse_json(text: str | bytes, file: str) -> tuple[Any, YamlDocument | None]
 def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
     """Load a flat recipe from a path, JSON text or a mapping; validate it and its fingerprint.
 
+    A directory means the flat recipe a checkpoint carries (:data:`CHECKPOINT_RECIPE`).
+
     Raises :class:`~qrecipe.RecipeError` (with JSON pointer, and line/column for text) when the
     document is not a valid flat recipe or its fingerprint does not match its content.
     """
@@ -51,7 +56,9 @@ def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, A
         data, doc = _parse_json(source, file)
     else:
         path = Path(os.fspath(source))
-        file = str(source)
+        if path.is_dir():
+            path = path / CHECKPOINT_RECIPE
+        file = str(path)
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -78,7 +85,8 @@ def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, A
 
 
 def is_flat_file(path: str | os.PathLike[str]) -> bool:
-    return os.fspath(path).endswith(".json")
+    """A ``.json`` file, or a checkpoint directory that holds its flat recipe."""
+    return os.fspath(path).endswith(".json") or (Path(path) / CHECKPOINT_RECIPE).is_file()
 
 
-__all__ = ["RecipeError", "is_flat_file", "load_flat"]
+__all__ = ["CHECKPOINT_RECIPE", "RecipeError", "is_flat_file", "load_flat"]

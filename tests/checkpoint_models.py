@@ -1,0 +1,57 @@
+"""Tiny transformers models built from configs with a fixed seed, for the runtime's tests.
+
+Sizes are the smallest that every export scheme accepts: INT4 blocks of 128 need input axes
+that are multiples of 128.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
+
+VOCAB = 256
+
+
+def tiny_llama(dtype: torch.dtype = torch.float32, seed: int = 0) -> PreTrainedModel:
+    """A two-layer Llama-style decoder (grouped-query attention, gated MLP)."""
+    config = AutoConfig.for_model(
+        "llama",
+        vocab_size=VOCAB,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        architectures=["LlamaForCausalLM"],
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config, dtype=dtype).eval()
+
+
+def tiny_moe(dtype: torch.dtype = torch.float32, seed: int = 0) -> PreTrainedModel:
+    """A two-layer Qwen3-MoE decoder: four fused experts per layer, two per token."""
+    config = AutoConfig.for_model(
+        "qwen3_moe",
+        vocab_size=VOCAB,
+        hidden_size=128,
+        intermediate_size=256,
+        moe_intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        num_experts=4,
+        num_experts_per_tok=2,
+        architectures=["Qwen3MoeForCausalLM"],
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config, dtype=dtype).eval()
+
+
+MODELS = {"llama": tiny_llama, "moe": tiny_moe}
+
+
+def tokens(batch: int = 4, length: int = 16, seed: int = 1) -> torch.Tensor:
+    """Random token ids (a fixed generator)."""
+    return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
