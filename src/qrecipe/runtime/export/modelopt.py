@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ... import __version__
 from .collect import Item, KVScales, Packed, Plain
-from .schemes import Scheme
+from .layout import CheckpointLayout, PackedLayer
+from .schemes import ActivationKind, Scheme
 from .survey import ExportPlan
 
 NAME = "modelopt"
@@ -185,3 +187,57 @@ def quantization_config(hf_config: dict[str, Any]) -> dict[str, Any]:
     config["producer"] = hf_config["producer"]
     config["quant_method"] = "modelopt"
     return config
+
+
+# -- reading a checkpoint back ------------------------------------------------------------------
+
+LAYER_TENSORS = ("weight", "weight_scale", "weight_scale_2", "input_scale", "pre_quant_scale")
+KV_SUFFIXES = (".k_proj.k_scale", ".v_proj.v_scale")
+
+
+def read_scheme(tensors: dict[str, Tensor]) -> Scheme:
+    """A packed layer's scheme, from the dtypes and shapes of its tensors."""
+    weight, scale = tensors["weight"], tensors["weight_scale"]
+    activation = "input_scale" in tensors
+    if weight.dtype == torch.float8_e4m3fn:
+        return Scheme("FP8", "fp8", "fp8" if activation else None)
+    if weight.dtype != torch.uint8 or scale.dim() == 0:
+        raise ValueError(f"weight of dtype {weight.dtype} with a scale of shape {tuple(scale.shape)}")
+    if scale.dtype == torch.float8_e4m3fn:
+        group = weight.shape[-1] * 2 // scale.shape[-1]
+        if activation:
+            return Scheme("NVFP4", "nvfp4", "nvfp4", group)
+        return Scheme("W4A16_NVFP4", "nvfp4", None, group)
+    group = weight.shape[-1] // scale.shape[-1]
+    if "weight_scale_2" in tensors:
+        return Scheme("W4A8_AWQ", "int4_fp8", "fp8", group)
+    return Scheme("W4A16_AWQ", "int4", None, group)
+
+
+def read(tensors: dict[str, Tensor], quantization: dict[str, Any]) -> CheckpointLayout:
+    """The layout of a checkpoint in this format (``quantization``: its quantization_config)."""
+    layout = CheckpointLayout()
+    layers = [name.removesuffix(".weight_scale") for name in tensors if name.endswith(".weight_scale")]
+    used: set[str] = set()
+    for layer in layers:
+        found = {s: tensors[f"{layer}.{s}"] for s in LAYER_TENSORS if f"{layer}.{s}" in tensors}
+        try:
+            layout.layers[layer] = PackedLayer(read_scheme(found), found)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{layer}: not a layer this format describes ({exc})") from None
+        used.update(f"{layer}.{s}" for s in found)
+    kv_algo = str(quantization.get("kv_cache_quant_algo") or _kv_from_scheme(quantization))
+    kind: ActivationKind = "nvfp4" if kv_algo.upper() == "NVFP4" else "fp8"
+    for name in tensors:
+        if name.endswith(KV_SUFFIXES[0]):
+            attention = name.removesuffix(KV_SUFFIXES[0])
+            value_name = attention + KV_SUFFIXES[1]
+            layout.kv[attention] = (kind, tensors[name], tensors[value_name])
+            used.update((name, value_name))
+    layout.plain = {name: tensor for name, tensor in tensors.items() if name not in used}
+    return layout
+
+
+def _kv_from_scheme(quantization: dict[str, Any]) -> str:
+    scheme = quantization.get("kv_cache_scheme")
+    return "FP8" if isinstance(scheme, dict) else str(scheme or "FP8")

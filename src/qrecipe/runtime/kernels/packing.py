@@ -87,11 +87,8 @@ def quantize_fp8(weight: Tensor, scale: Tensor) -> Tensor:
 
 
 def dequantize_fp8(codes: Tensor, scale: Tensor, dtype: torch.dtype) -> Tensor:
-    """``codes * scale`` in float32, rounded once to ``dtype``."""
-    values = codes.float()
-    if scale.dim() > 0 and scale.numel() > 1:
-        scale = scale.float().reshape(-1, *([1] * (codes.dim() - 1)))
-    return (values * scale.float()).to(dtype)
+    """``codes * scale`` in float32 (``scale`` broadcasts), rounded once to ``dtype``."""
+    return (codes.float() * scale.float()).to(dtype)
 
 
 # -- NVFP4 ------------------------------------------------------------------------------------
