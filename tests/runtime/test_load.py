@@ -1,0 +1,227 @@
+"""Round trips: quantize -> export -> load, on tiny Llama-style and MoE models (fixed seeds).
+
+Where the loaded model's arithmetic is the fake-quantized model's (NVFP4 weights and
+activations, the KV cache), the logits are equal bit for bit. FP8 and INT4 checkpoints store
+``amax / 448`` and ``amax / 7`` as ModelOpt does, while fake quantization multiplies by
+``1 / (448 / amax)``: their dequantized weights differ from the fake-quantized ones by at most
+one float32 rounding, which the tests bound exactly; with FP8 activations a value on an FP8
+rounding boundary can then round the other way, so those logits are compared within a bound.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from checkpoint_models import MODELS, tokens  # noqa: E402
+
+import qrecipe  # noqa: E402
+from qrecipe.runtime import apply  # noqa: E402
+from qrecipe.runtime.export import export  # noqa: E402
+from qrecipe.runtime.load import CheckpointError, load  # noqa: E402
+from qrecipe.runtime.packed import PackedWeight, packed_weights, weight_bytes  # noqa: E402
+from qrecipe.runtime.placement import weights  # noqa: E402
+
+pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+def recipe(name: str) -> dict[str, Any]:
+    flat = qrecipe.resolve(name)
+    if flat["quantize"]["algorithm"]["method"] != "max":
+        flat["quantize"]["algorithm"] = {"method": "max"}  # AWQ is not in the runtime yet
+        flat["fingerprint"] = qrecipe.fingerprint(flat)
+    return flat
+
+
+def quantize_export_load(
+    kind: str, name: str, tmp_path: Path, dtype: torch.dtype = torch.float32, **options: Any
+) -> tuple[Any, Any, torch.Tensor]:
+    model = MODELS[kind](dtype)
+    batch = tokens()
+    flat = recipe(name)
+    apply(model, flat, forward_loop=lambda m: m(batch), progress=False)
+    export(model, tmp_path / "ckpt", flat, progress=False, **options)
+    return model, load(tmp_path / "ckpt"), batch
+
+
+def logits(model: Any, batch: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(batch).logits
+
+
+EXACT = {
+    "llama-nvfp4-kv_fp8": ("llama", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
+    "llama-bf16-nvfp4-kv_fp8": ("llama", "general/ptq/nvfp4_default-kv_fp8", torch.bfloat16),
+    "llama-nvfp4_mlp_weight_only": ("llama", "general/ptq/nvfp4_mlp_weight_only", torch.float32),
+    "moe-nvfp4-kv_fp8": ("moe", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
+    "moe-nvfp4_experts_only": ("moe", "general/ptq/nvfp4_experts_only-kv_fp8", torch.float32),
+}
+
+
+@pytest.mark.parametrize("case", list(EXACT))
+def test_nvfp4_round_trip_is_bit_exact(case: str, tmp_path: Path) -> None:
+    kind, name, dtype = EXACT[case]
+    model, loaded, batch = quantize_export_load(kind, name, tmp_path, dtype)
+    expected = logits(model, batch)
+    got = logits(loaded, batch)
+    assert got.dtype == dtype
+    assert torch.equal(got, expected)
+    assert packed_weights_of(loaded), "the loaded model computes from packed weights"
+
+
+CLOSE = {
+    "llama-fp8-kv_fp8": ("llama", "general/ptq/fp8_default-kv_fp8"),
+    "llama-fp8_qkvo-nvfp4_mlp": ("llama", "general/ptq/fp8_qkvo-nvfp4_mlp"),
+    "llama-int4_blockwise": ("llama", "general/ptq/int4_blockwise_weight_only"),
+    "llama-w4a8-kv_fp8": ("llama", "general/ptq/w4a8_int4_awq-kv_fp8"),
+    "moe-fp8_qkvo-nvfp4_mlp": ("moe", "general/ptq/fp8_qkvo-nvfp4_mlp"),
+}
+
+
+def packed_weights_of(model: Any) -> dict[str, PackedWeight]:
+    found = {}
+    for name, module in model.named_modules():
+        for tensor, packed in packed_weights(module).items():
+            found[f"{name}.{tensor}"] = packed
+    return found
+
+
+@pytest.mark.parametrize("case", list(CLOSE))
+def test_round_trip_weights_within_one_rounding(case: str, tmp_path: Path) -> None:
+    kind, name = CLOSE[case]
+    model, loaded, batch = quantize_export_load(kind, name, tmp_path)
+    packed = packed_weights_of(loaded)
+    assert packed
+    for full_name, weight in packed.items():
+        layer_name, tensor = full_name.rsplit(".", 1)
+        layer = model.get_submodule(layer_name)
+        if tensor != "weight":
+            continue  # fused experts: checked through the logits
+        expected = weights.quantize_weight(layer.weight_quantizer, layer.weight)
+        got = weight.dequantize(torch.float32)
+        # code x (amax / 448) against code x (1 / (448 / amax)): one float32 rounding apart.
+        bound = expected.abs() * 2.0**-22
+        assert ((got - expected).abs() <= bound).all(), full_name
+    expected_logits, got_logits = logits(model, batch), logits(loaded, batch)
+    assert (got_logits - expected_logits).abs().max() <= 0.02 * expected_logits.abs().max()
+    agree = (got_logits.argmax(-1) == expected_logits.argmax(-1)).float().mean()
+    assert agree >= 0.95
+
+
+def test_loaded_weights_take_the_packed_size(tmp_path: Path) -> None:
+    model, loaded, _ = quantize_export_load("llama", "general/ptq/nvfp4_default-kv_fp8", tmp_path)
+    checkpoint = tmp_path / "ckpt" / "model.safetensors"
+    packed = sum(w.packed_bytes() for w in packed_weights_of(loaded).values())
+    # NVFP4: half a byte per weight, one E4M3 byte per 16 weights.
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][:-1]  # not lm_head
+    elements = sum(m.weight.numel() for m in linears)
+    assert packed == elements // 2 + elements // 16 + 4 * len(linears)
+    at_rest = weight_bytes(loaded)
+    # Everything else: embeddings, head and norms in float32, rotary tables, scales.
+    assert at_rest <= checkpoint.stat().st_size
+    assert at_rest < 0.35 * weight_bytes(MODELS["llama"]())
+    assert not any(isinstance(p, torch.nn.Parameter) and p.dim() == 2 and p.shape[-1] == 128
+                   for n, p in loaded.named_parameters() if "layers" in n)
+
+
+def test_loads_the_checkpoint_modelopt_writes(tmp_path: Path) -> None:
+    mtq = pytest.importorskip("modelopt.torch.quantization")
+    from modelopt.torch.export import export_hf_checkpoint
+    from test_modelopt_compat import int_block_keys
+
+    flat = recipe("general/ptq/nvfp4_default-kv_fp8")
+    batch = tokens()
+    theirs = MODELS["moe"]()
+    mtq.quantize(theirs, int_block_keys(flat["quantize"]), lambda m: m(batch))
+    export_hf_checkpoint(theirs, export_dir=tmp_path / "modelopt")
+    assert not (tmp_path / "modelopt" / "recipe.flat.json").exists()
+    from_modelopt = load(tmp_path / "modelopt")
+
+    ours = MODELS["moe"]()
+    apply(ours, flat, forward_loop=lambda m: m(batch), progress=False)
+    export(ours, tmp_path / "qrecipe", flat, progress=False)
+    assert torch.equal(logits(from_modelopt, batch), logits(ours, batch))
+
+
+def test_sharded_checkpoint_round_trip(tmp_path: Path) -> None:
+    model, loaded, batch = quantize_export_load(
+        "llama", "general/ptq/nvfp4_default-kv_fp8", tmp_path, max_shard_size="100KB"
+    )
+    directory = tmp_path / "ckpt"
+    index = json.loads((directory / "model.safetensors.index.json").read_text())
+    shards = sorted(set(index["weight_map"].values()))
+    assert len(shards) > 3
+    assert shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
+    assert not (directory / "model.safetensors").exists()
+    assert all((directory / shard).stat().st_size <= 140_000 for shard in shards[:-1])
+    assert torch.equal(logits(loaded, batch), logits(model, batch))
+
+
+def test_checkpoint_carries_its_recipe(tmp_path: Path) -> None:
+    model, _, _ = quantize_export_load("llama", "general/ptq/fp8_default-kv_fp8", tmp_path)
+    flat = qrecipe.load_flat(tmp_path / "ckpt")
+    assert flat == recipe("general/ptq/fp8_default-kv_fp8")
+    assert qrecipe.fingerprint(flat) == flat["fingerprint"]
+    del model
+
+
+def test_triton_backend_gives_the_same_logits(tmp_path: Path) -> None:
+    model, loaded, batch = quantize_export_load(
+        "llama", "general/ptq/fp8_qkvo-nvfp4_mlp", tmp_path
+    )
+    expected = logits(loaded, batch)
+    on_triton = load(tmp_path / "ckpt", backend="triton")
+    assert torch.equal(logits(on_triton, batch), expected)
+    del model
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+def test_refuses_a_directory_without_a_config(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"no readable config\.json"):
+        load(tmp_path)
+
+
+def test_refuses_an_unquantized_checkpoint(tmp_path: Path) -> None:
+    MODELS["llama"]().save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="has no quantization_config"):
+        load(tmp_path)
+
+
+def test_refuses_an_unknown_quant_method(tmp_path: Path) -> None:
+    quantize_export_load("llama", "general/ptq/fp8_default-kv_fp8", tmp_path)
+    config_path = tmp_path / "ckpt" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["quantization_config"]["quant_method"] = "gptq"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="quant_method 'gptq' is not one of"):
+        load(tmp_path / "ckpt")
+
+
+def test_refuses_a_checkpoint_of_another_shape(tmp_path: Path) -> None:
+    quantize_export_load("llama", "general/ptq/fp8_default-kv_fp8", tmp_path)
+    config_path = tmp_path / "ckpt" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["intermediate_size"] = 384
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"mlp\.\w+_proj: packed weight of shape \(128, 256\)"):
+        load(tmp_path / "ckpt")
+
+
+def test_refuses_a_checkpoint_with_a_missing_tensor(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    quantize_export_load("llama", "general/ptq/fp8_default-kv_fp8", tmp_path)
+    path = tmp_path / "ckpt" / "model.safetensors"
+    tensors = load_file(path)
+    del tensors["model.norm.weight"]
+    save_file(tensors, path)
+    with pytest.raises(CheckpointError, match=r"the checkpoint lacks model\.norm\.weight"):
+        load(tmp_path / "ckpt")
