@@ -6,6 +6,9 @@ that are multiples of 128.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
@@ -55,3 +58,60 @@ MODELS = {"llama": tiny_llama, "moe": tiny_moe}
 def tokens(batch: int = 4, length: int = 16, seed: int = 1) -> torch.Tensor:
     """Random token ids (a fixed generator)."""
     return torch.randint(0, VOCAB, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "a",
+    "recipe",
+    "lists",
+    "steps",
+    "and",
+    "ingredients",
+    "model",
+    "weights",
+    "quantization",
+    "maps",
+    "real",
+    "numbers",
+    "onto",
+    "small",
+    "set",
+    "of",
+    "values",
+    "rain",
+    "is",
+    "expected",
+    "this",
+    "week",
+]
+
+
+def tiny_tokenizer() -> Any:
+    """A word-level tokenizer over a few dozen words (unknown words map to [UNK])."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "[PAD]": 1, "</s>": 2}
+    for word in WORDS:
+        vocab.setdefault(word, len(vocab))
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", eos_token="</s>"
+    )
+
+
+def save_model_dir(path: Path, kind: str = "llama", dtype: torch.dtype = torch.float32) -> Path:
+    """A Hugging Face model directory: config, safetensors, tokenizer and generation config."""
+    model = MODELS[kind](dtype)
+    model.save_pretrained(path)
+    tiny_tokenizer().save_pretrained(path)
+    return path

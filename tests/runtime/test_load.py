@@ -19,14 +19,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from checkpoint_models import MODELS, tokens  # noqa: E402
-
 import qrecipe  # noqa: E402
 from qrecipe.runtime import apply  # noqa: E402
 from qrecipe.runtime.export import export  # noqa: E402
 from qrecipe.runtime.load import CheckpointError, load  # noqa: E402
 from qrecipe.runtime.packed import PackedWeight, packed_weights, weight_bytes  # noqa: E402
 from qrecipe.runtime.placement import weights  # noqa: E402
+from checkpoint_models import MODELS, tokens  # noqa: E402
 
 pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -126,13 +125,17 @@ def test_loaded_weights_take_the_packed_size(tmp_path: Path) -> None:
     # Everything else: embeddings, head and norms in float32, rotary tables, scales.
     assert at_rest <= checkpoint.stat().st_size
     assert at_rest < 0.35 * weight_bytes(MODELS["llama"]())
-    assert not any(isinstance(p, torch.nn.Parameter) and p.dim() == 2 and p.shape[-1] == 128
-                   for n, p in loaded.named_parameters() if "layers" in n)
+    assert not any(
+        isinstance(p, torch.nn.Parameter) and p.dim() == 2 and p.shape[-1] == 128
+        for n, p in loaded.named_parameters()
+        if "layers" in n
+    )
 
 
 def test_loads_the_checkpoint_modelopt_writes(tmp_path: Path) -> None:
     mtq = pytest.importorskip("modelopt.torch.quantization")
     from modelopt.torch.export import export_hf_checkpoint
+
     from test_modelopt_compat import int_block_keys
 
     flat = recipe("general/ptq/nvfp4_default-kv_fp8")
@@ -172,9 +175,7 @@ def test_checkpoint_carries_its_recipe(tmp_path: Path) -> None:
 
 
 def test_triton_backend_gives_the_same_logits(tmp_path: Path) -> None:
-    model, loaded, batch = quantize_export_load(
-        "llama", "general/ptq/fp8_qkvo-nvfp4_mlp", tmp_path
-    )
+    model, loaded, batch = quantize_export_load("llama", "general/ptq/fp8_qkvo-nvfp4_mlp", tmp_path)
     expected = logits(loaded, batch)
     on_triton = load(tmp_path / "ckpt", backend="triton")
     assert torch.equal(logits(on_triton, batch), expected)
@@ -211,7 +212,9 @@ def test_refuses_a_checkpoint_of_another_shape(tmp_path: Path) -> None:
     config = json.loads(config_path.read_text())
     config["intermediate_size"] = 384
     config_path.write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"mlp\.\w+_proj: packed weight of shape \(128, 256\)"):
+    with pytest.raises(
+        CheckpointError, match=r"mlp\.\w+_proj: packed weight of shape \(128, 256\)"
+    ):
         load(tmp_path / "ckpt")
 
 

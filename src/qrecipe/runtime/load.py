@@ -50,7 +50,9 @@ READERS = {
 }
 """Checkpoint readers by the ``quant_method`` of ``quantization_config``."""
 
-_EXPERT_LAYER = re.compile(r"^(?P<experts>.+)\.(?P<index>\d+)\.(?P<half>gate_proj|up_proj|down_proj)$")
+_EXPERT_LAYER = re.compile(
+    r"^(?P<experts>.+)\.(?P<index>\d+)\.(?P<half>gate_proj|up_proj|down_proj)$"
+)
 
 
 class CheckpointError(ValueError):
@@ -72,7 +74,7 @@ def load(
     ``"auto"`` (Triton for CUDA tensors). Needs ``transformers`` to build the model.
     """
     path = Path(directory)
-    config_data, quantization = read_config(path)
+    quantization = read_config(path)
     method = quantization.get("quant_method")
     if method not in READERS:
         raise CheckpointError(
@@ -91,18 +93,20 @@ def load(
     return model.to(device).eval()
 
 
-def read_config(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``config.json`` and its ``quantization_config``."""
+def read_config(path: Path) -> dict[str, Any]:
+    """The ``quantization_config`` of ``config.json``."""
     try:
         config = json.loads((path / "config.json").read_text())
     except OSError as exc:
         raise CheckpointError(f"{path}: no readable config.json ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path / 'config.json'}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
+        raise CheckpointError(
+            f"{path / 'config.json'}:{exc.lineno}:{exc.colno}: {exc.msg}"
+        ) from None
     quantization = config.get("quantization_config")
     if not isinstance(quantization, dict):
         raise CheckpointError(f"{path / 'config.json'} has no quantization_config")
-    return config, quantization
+    return quantization
 
 
 def _quantization_details(path: Path, quantization: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +173,9 @@ def build_model(path: Path, dtype: torch.dtype | None) -> nn.Module:
         import transformers
         from transformers.initialization import no_init_weights
     except ImportError as exc:  # pragma: no cover - needs an environment without transformers
-        raise ImportError("loading a checkpoint needs transformers: pip install transformers") from exc
+        raise ImportError(
+            "loading a checkpoint needs transformers: pip install transformers"
+        ) from exc
     config = transformers.AutoConfig.from_pretrained(str(path))
     # The weights are packed by this loader, not by a transformers quantizer.
     if hasattr(config, "quantization_config"):
@@ -238,7 +244,9 @@ def _submodule(model: nn.Module, name: str) -> nn.Module:
     try:
         return model.get_submodule(name)
     except AttributeError:
-        raise CheckpointError(f"the checkpoint holds {name}, which the model does not have") from None
+        raise CheckpointError(
+            f"the checkpoint holds {name}, which the model does not have"
+        ) from None
 
 
 def _set_tensor(model: nn.Module, name: str, tensor: Tensor) -> int:
@@ -271,7 +279,9 @@ def _tie_and_check(model: nn.Module, loaded: set[int]) -> None:
         if id(parameter) not in loaded
     ]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise CheckpointError(f"the checkpoint lacks {shown}")
 
 
@@ -300,7 +310,9 @@ def _restore_experts(
     loaded: set[int],
 ) -> None:
     """Stack the per-expert layers of the checkpoint into the fused parameters."""
-    count = int(module._parameters[SECOND_PROJECTION].shape[0])  # type: ignore[union-attr]
+    second = module._parameters[SECOND_PROJECTION]
+    assert second is not None
+    count = int(second.shape[0])
     halves = {first: ("gate_proj", "up_proj") if first == "gate_up_proj" else ("up_proj",)}
     halves[SECOND_PROJECTION] = (SECOND_PROJECTION,)
     packed: dict[str, PackedWeight] = {}
@@ -317,14 +329,15 @@ def _restore_experts(
         else:
             raise CheckpointError(f"{name}: the checkpoint lacks some experts' {tensor}")
     if packed:
-        shapes = {t: tuple(module._parameters[t].shape) for t in packed}  # type: ignore[union-attr]
-        for tensor, weight in packed.items():
-            if weight.shape != shapes[tensor]:
+        for tensor, stacked in packed.items():
+            current = module._parameters[tensor]
+            assert current is not None
+            if stacked.shape != tuple(current.shape):
                 raise CheckpointError(
-                    f"{name}.{tensor}: packed experts of shape {weight.shape}, the model's is "
-                    f"{shapes[tensor]}"
+                    f"{name}.{tensor}: packed experts of shape {stacked.shape}, the model's is "
+                    f"{tuple(current.shape)}"
                 )
-            loaded.add(id(weight))
+            loaded.add(id(stacked))
         attach(module, packed)
 
 
@@ -361,7 +374,9 @@ def _stack_experts(
             return value[..., :1, :].contiguous()  # one scale per expert
         return value
 
-    codes = torch.stack([torch.cat([p.tensors["weight"] for p in row], dim=rows_axis) for row in pieces])
+    codes = torch.stack(
+        [torch.cat([p.tensors["weight"] for p in row], dim=rows_axis) for row in pieces]
+    )
     scale = stacked("weight_scale")
     if kind == "fp8":
         scale = scale.float()
@@ -386,7 +401,9 @@ def restore_amax(
             )
         stage = stages[0]
         if divisor is None:
-            divisor = NVFP4_GLOBAL_DIVISOR if stage.fmt.scheme == "nvfp4" else stage.fmt.element.max_value
+            divisor = (
+                NVFP4_GLOBAL_DIVISOR if stage.fmt.scheme == "nvfp4" else stage.fmt.element.max_value
+            )
         stage.amax = scale.float().reshape(()) * divisor
 
 

@@ -32,6 +32,8 @@ PACKED_ATTR = "_qrecipe_packed"
 class PackedWeight(nn.Module):
     """One weight as codes and scales; :meth:`dequantize` gives it back in a float dtype."""
 
+    codes: Tensor
+    scale: Tensor
     scale_2: Tensor | None
 
     def __init__(

@@ -7,6 +7,28 @@ shows them.
 
 from __future__ import annotations
 
-from . import check_flat, diff, explain, fingerprint, lint, listing, resolve, schema, validate
+from . import (
+    check_flat,
+    diff,
+    explain,
+    fingerprint,
+    lint,
+    listing,
+    quantize,
+    resolve,
+    schema,
+    validate,
+)
 
-COMMANDS = (validate, lint, explain, diff, resolve, listing, schema, fingerprint, check_flat)
+COMMANDS = (
+    validate,
+    lint,
+    explain,
+    diff,
+    resolve,
+    listing,
+    schema,
+    fingerprint,
+    check_flat,
+    quantize,
+)

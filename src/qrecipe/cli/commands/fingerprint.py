@@ -11,10 +11,15 @@ from ..common import ExitStatus, add_search_path, notices, print_notices
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "fingerprint",
-        help="print the fingerprint of a recipe or flat JSON file",
-        description="Print the fingerprint of a recipe (resolved first) or of a flat JSON file.",
+        help="print the fingerprint of a recipe, flat JSON file or checkpoint",
+        description="Print the fingerprint of a recipe (resolved first), of a flat JSON file, or "
+        "of the recipe a checkpoint written by 'qrecipe quantize' was made with.",
     )
-    parser.add_argument("file", metavar="FILE", help="recipe name or path, or a flat *.json file")
+    parser.add_argument(
+        "file",
+        metavar="FILE",
+        help="recipe name or path, a flat *.json file, or a checkpoint directory",
+    )
     add_search_path(parser)
     parser.set_defaults(run=run)
 

@@ -20,6 +20,10 @@ def tensors(items: Iterable[Item]) -> Iterator[tuple[str, Tensor]]:
 
 def quantization_config(plan: ExportPlan, present: set[str]) -> dict[str, Any]:
     raise NotImplementedError
+
+
 METHOD = "compressed-tensors"
+
+
 def read(tensors: dict[str, Tensor], quantization: dict[str, Any]) -> Any:
     raise NotImplementedError

@@ -202,7 +202,9 @@ def read_scheme(tensors: dict[str, Tensor]) -> Scheme:
     if weight.dtype == torch.float8_e4m3fn:
         return Scheme("FP8", "fp8", "fp8" if activation else None)
     if weight.dtype != torch.uint8 or scale.dim() == 0:
-        raise ValueError(f"weight of dtype {weight.dtype} with a scale of shape {tuple(scale.shape)}")
+        raise ValueError(
+            f"weight of dtype {weight.dtype} with a scale of shape {tuple(scale.shape)}"
+        )
     if scale.dtype == torch.float8_e4m3fn:
         group = weight.shape[-1] * 2 // scale.shape[-1]
         if activation:
@@ -217,7 +219,9 @@ def read_scheme(tensors: dict[str, Tensor]) -> Scheme:
 def read(tensors: dict[str, Tensor], quantization: dict[str, Any]) -> CheckpointLayout:
     """The layout of a checkpoint in this format (``quantization``: its quantization_config)."""
     layout = CheckpointLayout()
-    layers = [name.removesuffix(".weight_scale") for name in tensors if name.endswith(".weight_scale")]
+    layers = [
+        name.removesuffix(".weight_scale") for name in tensors if name.endswith(".weight_scale")
+    ]
     used: set[str] = set()
     for layer in layers:
         found = {s: tensors[f"{layer}.{s}"] for s in LAYER_TENSORS if f"{layer}.{s}" in tensors}

@@ -139,25 +139,26 @@ def classify_layer(
                 "layouts quantize weights; activation-only quantization has none)"
             )
         return None
-    activation = _activation(inputs)
     formats = [_format(stage) for stage in weights]
     first = formats[0]
+    candidates: dict[ActivationKind | None, Scheme]
     if len(formats) == 1 and _is_fp8_per_tensor(first):
-        if activation == "fp8":
-            return Scheme("FP8", "fp8", "fp8")
+        candidates = {"fp8": Scheme("FP8", "fp8", "fp8")}
     elif len(formats) == 1 and _is_dynamic_nvfp4(first):
-        if activation == "nvfp4":
-            return Scheme("NVFP4", "nvfp4", "nvfp4", first.block_size)
-        if activation is None:
-            return Scheme("W4A16_NVFP4", "nvfp4", None, first.block_size)
+        size = first.block_size
+        candidates = {
+            "nvfp4": Scheme("NVFP4", "nvfp4", "nvfp4", size),
+            None: Scheme("W4A16_NVFP4", "nvfp4", None, size),
+        }
     elif len(formats) == 1 and _int4_group(first):
-        if activation is None:
-            return Scheme("W4A16_AWQ", "int4", None, _int4_group(first) or 0)
+        candidates = {None: Scheme("W4A16_AWQ", "int4", None, _int4_group(first) or 0)}
     elif len(formats) == 2 and _int4_group(first) and _is_fp8_per_tensor(formats[1]):
-        if activation == "fp8":
-            return Scheme("W4A8_AWQ", "int4_fp8", "fp8", _int4_group(first) or 0)
+        candidates = {"fp8": Scheme("W4A8_AWQ", "int4_fp8", "fp8", _int4_group(first) or 0)}
     else:
         raise Unexportable(f"weight quantizer {_describe(weights)} has no checkpoint layout")
+    activation = _activation(inputs)
+    if activation in candidates:
+        return candidates[activation]
     shown = "unquantized inputs" if activation is None else f"input quantizer {_describe(inputs)}"
     raise Unexportable(f"weight quantizer {_describe(weights)} with {shown}")
 

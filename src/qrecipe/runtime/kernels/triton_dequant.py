@@ -124,7 +124,9 @@ def _dequant_kernel(
             first = _to_dtype(y, DTYPE).to(tl.float32)
             second = tl.load(scale2_ptr + row, mask=mask, other=1.0)
             ratio = tl.math.div_rn(first, second)
-            ratio = tl.where(ratio > _E4M3_MAX, _E4M3_MAX, tl.where(ratio < -_E4M3_MAX, -_E4M3_MAX, ratio))
+            ratio = tl.where(
+                ratio > _E4M3_MAX, _E4M3_MAX, tl.where(ratio < -_E4M3_MAX, -_E4M3_MAX, ratio)
+            )
             y = _round_e4m3(ratio) * second
     tl.store(out_ptr + offsets, _to_dtype(y, DTYPE), mask=mask)
 
