@@ -22,7 +22,7 @@ from typing import Any
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ...language import load_flat
+from ...language import Diagnostic, load_flat
 from ..errors import UnsupportedRecipeError, unsupported
 from ..matching import RecipePlan
 from ..placement import has_quantizers
@@ -55,6 +55,8 @@ class ExportFormat:
     tensors: Callable[[Iterable[Item]], Iterator[tuple[str, Tensor]]]
     configs: Callable[[ExportPlan, set[str]], tuple[dict[str, Any], dict[str, Any]]]
     """(extra JSON files by name, ``quantization_config`` for ``config.json``)."""
+    problems: Callable[[ExportPlan], list[Diagnostic]] = lambda plan: []
+    """What the format refuses beyond its schemes and KV formats."""
 
 
 def _modelopt_configs(plan: ExportPlan, present: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -76,6 +78,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         frozenset(("fp8",)),
         compressed_tensors.tensors,
         lambda plan, present: ({}, compressed_tensors.quantization_config(plan, present)),
+        compressed_tensors.problems,
     ),
 }
 """The checkpoint formats, by their ``--export-format`` name."""
@@ -133,6 +136,7 @@ def check_format(plan: ExportPlan, fmt: ExportFormat) -> None:
                 hint=f"{fmt.name} holds {', '.join(sorted(fmt.schemes))}",
             )
         )
+    plan.problems += fmt.problems(plan)
     kv = plan.kv_format
     if kv is not None and kv not in fmt.kv:
         plan.problems.append(unsupported(f"a {kv.upper()} KV cache has no {fmt.name} layout", ""))
