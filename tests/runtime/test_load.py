@@ -228,3 +228,38 @@ def test_refuses_a_checkpoint_with_a_missing_tensor(tmp_path: Path) -> None:
     save_file(tensors, path)
     with pytest.raises(CheckpointError, match=r"the checkpoint lacks model\.norm\.weight"):
         load(tmp_path / "ckpt")
+
+
+def test_awq_pre_quant_scale_travels_and_applies(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    model = MODELS["llama"]()
+    flat = recipe("general/ptq/int4_blockwise_weight_only")
+    apply(model, flat, progress=False)
+    smoothing = torch.rand(256, generator=torch.Generator().manual_seed(3)) + 0.5
+    down = model.model.layers[0].mlp.down_proj
+    down.input_quantizer.register_buffer("pre_quant_scale", smoothing)
+    export(model, tmp_path / "ckpt", flat, progress=False)
+    stored = load_file(tmp_path / "ckpt" / "model.safetensors")
+    assert torch.equal(stored["model.layers.0.mlp.down_proj.pre_quant_scale"], smoothing)
+    assert "model.layers.0.mlp.up_proj.pre_quant_scale" not in stored
+
+    loaded_down = load(tmp_path / "ckpt").model.layers[0].mlp.down_proj
+    x = torch.randn(2, 3, 256, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        got = loaded_down(x)
+    weight = packed_weights(loaded_down)["weight"].dequantize(torch.float32)
+    assert torch.equal(got, torch.nn.functional.linear(x * smoothing, weight))
+
+
+def test_refuses_different_awq_scales_on_fused_layers(tmp_path: Path) -> None:
+    from qrecipe.runtime import UnsupportedRecipeError
+
+    model = MODELS["llama"]()
+    flat = recipe("general/ptq/int4_blockwise_weight_only")
+    apply(model, flat, progress=False)
+    attention = model.model.layers[0].self_attn
+    attention.q_proj.input_quantizer.register_buffer("pre_quant_scale", torch.full((128,), 2.0))
+    with pytest.raises(UnsupportedRecipeError, match="have different AWQ pre_quant_scale"):
+        export(model, tmp_path / "ckpt", flat, progress=False)
+    assert not (tmp_path / "ckpt").exists()

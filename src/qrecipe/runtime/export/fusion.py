@@ -20,6 +20,7 @@ from torch import nn
 from ..placement.base import quantizer_at
 from ..quantizer import AnyQuantizer, TensorQuantizer, iter_stages
 from .schemes import Scheme, Unexportable
+from .tensors import pre_quant_scale
 
 EXAMPLE_TOKENS = 2
 """Length of the token sequence of the probing forward pass."""
@@ -86,6 +87,7 @@ def unify_scales(
         if scheme is None or scheme.algo == "FP8":
             continue
         modules = [model.get_submodule(name) for name in group]
+        _check_smoothing(group, modules)
         _unify([quantizer_at(m, "input_quantizer") for m in modules], first_stage=True)
         weights = [quantizer_at(m, "weight_quantizer") for m in modules]
         if scheme.weight == "int4_fp8":
@@ -94,6 +96,20 @@ def unify_scales(
             _unify(weights, first_stage=True)
         unified.append(group)
     return unified
+
+
+def _check_smoothing(group: list[str], modules: list[nn.Module]) -> None:
+    """Refuse fused layers whose AWQ pre-quantization scales differ (one GEMM, one scale)."""
+    scales = [pre_quant_scale(quantizer_at(m, "input_quantizer")) for m in modules]
+    present = [scale for scale in scales if scale is not None]
+    if not present:
+        return
+    if len(present) != len(scales) or any(not torch.equal(present[0], s) for s in present[1:]):
+        raise Unexportable(
+            f"layers that share an input (fused by serving engines) have different AWQ "
+            f"pre_quant_scale: {', '.join(group)} (folding them into the preceding layer is "
+            "not supported)"
+        )
 
 
 def _unify(quantizers: list[AnyQuantizer], *, first_stage: bool) -> None:

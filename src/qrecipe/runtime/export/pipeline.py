@@ -232,11 +232,11 @@ def _fuse(
     groups = shared_input_groups(model, linears, example)
     try:
         check_groups(groups, schemes)
+        return unify_scales(model, groups, schemes)
     except Unexportable as exc:
         raise UnsupportedRecipeError(
             [unsupported(f"cannot export to {fmt.name}: {exc}", "")]
         ) from None
-    return unify_scales(model, groups, schemes)
 
 
 def _weights_dtype(model: nn.Module) -> str:
