@@ -21,12 +21,22 @@ pytestmark = [pytest.mark.runtime, pytest.mark.slow]
 def test_demo_runs_and_reports_cosine(tmp_path, capsys):
     assert demo.main(["--out", str(tmp_path), "--backend", "torch"]) == 0
     output = capsys.readouterr().out
-    assert "[1/2]" in output
-    assert "[2/2]" in output
+    assert "[1/3]" in output
+    assert "[2/3]" in output
+    assert "[3/3] qrecipe quantize all-MiniLM-L6-v2 --recipe" in output
     assert "model.layers.0.self_attn.q_proj.weight_quantizer" in output
     assert "encoder.layer.0.intermediate.dense.weight_quantizer" in output
-    mean = float(re.search(r"mean (\d\.\d+)", output).group(1))
+    mean = float(re.search(r"  mean (\d\.\d+)", output).group(1))
     assert 0.9 < mean <= 1.0
+    loaded = float(
+        re.search(r"loaded checkpoint vs original: mean cosine (\d\.\d+)", output).group(1)
+    )
+    assert 0.9 < loaded <= 1.0
+    ratio = float(re.search(r"size on disk .* \((\d\.\d+)x\)", output).group(1))
+    assert ratio < 0.7
+    checkpoint = tmp_path / "all-MiniLM-L6-v2-fp8_qkvo-nvfp4_mlp"
+    assert (checkpoint / "hf_quant_config.json").is_file()
+    assert (checkpoint / "qrecipe-report.json").is_file()
     flats = sorted(p.name for p in tmp_path.glob("*.flat.json"))
     assert flats == ["bert-fp8_qkvo-nvfp4_mlp.flat.json", "fp8_qkvo-nvfp4_mlp.flat.json"]
     for path in tmp_path.glob("*.flat.json"):
