@@ -11,12 +11,14 @@ FP8 layers keep their own scales (engines requantize them on loading), as in Mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..placement import iter_quantizers
 from ..placement.base import quantizer_at
 from ..quantizer import AnyQuantizer, TensorQuantizer, iter_stages
 from .schemes import Scheme, Unexportable
@@ -31,8 +33,9 @@ def shared_input_groups(
 ) -> list[list[str]]:
     """Names of the layers (among ``layers``) that receive the very same input tensor.
 
-    One forward pass with ``example`` (keyword arguments; default: two tokens of id 1), every
-    quantizer seeing what it sees in use. Groups of one are left out.
+    One forward pass with ``example`` (keyword arguments; default: two tokens of id 1), with
+    the quantizers switched off (the grouping does not depend on them). Groups of one are left
+    out.
     """
     seen: dict[torch.Tensor, list[str]] = {}
     names = {id(module): name for name, module in layers.items()}
@@ -44,12 +47,25 @@ def shared_input_groups(
     # Prepended: the hook must see the input before a quantizer's hook replaces it.
     handles = [m.register_forward_pre_hook(record, prepend=True) for m in layers.values()]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), quantizers_off(model):
             model(**(dict(example) if example is not None else _example(model)))
     finally:
         for handle in handles:
             handle.remove()
     return [group for group in seen.values() if len(group) > 1]
+
+
+@contextlib.contextmanager
+def quantizers_off(model: nn.Module) -> Iterator[None]:
+    """Every quantizer of ``model`` passes tensors through inside the block (a plain forward)."""
+    stages = [stage for _, q in iter_quantizers(model) for stage in iter_stages(q) if stage.enabled]
+    for stage in stages:
+        stage.set_enabled(False)
+    try:
+        yield
+    finally:
+        for stage in stages:
+            stage.set_enabled(True)
 
 
 def _example(model: nn.Module) -> dict[str, Any]:
