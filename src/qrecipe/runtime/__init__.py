@@ -22,10 +22,11 @@ Layout, by concern:
   formats, the PyTorch reference and the Triton kernels); :mod:`.flatbuild`: flat recipes
   built in Python.
 
-Exporting a quantized model to a checkpoint format will be a package ``export/`` beside these,
-one module per format, reading the placed quantizers (``iter_quantizers``) and their amax.
-Loading such a checkpoint (``load``) will be a pipeline beside :mod:`.apply` that plans and
-places as ``apply`` does and restores amax from the checkpoint instead of calibrating.
+* :mod:`.export`: checkpoints serving engines load (``export(model, directory, recipe)``),
+  one module per format; :mod:`.load`: ``load(directory)``, a checkpoint back as a model
+  computing from its packed weights (:mod:`.packed`), a pipeline beside :mod:`.apply` that
+  plans and places the same way and restores amax instead of calibrating; :mod:`.quantize`: a
+  Hugging Face model directory to a checkpoint (``qrecipe quantize``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .apply import apply, quantized, remove
 from .calibration import SUPPORTED_ALGORITHMS
 from .errors import UnsupportedRecipeError
 from .kernels import BACKENDS
+from .load import CheckpointError, load
 from .matching import class_names
 from .placement import iter_quantizers
 from .quantizer import SequentialQuantizer, TensorQuantizer
@@ -52,6 +54,7 @@ __all__ = [
     "BACKENDS",
     "SUPPORTED_ALGORITHMS",
     "AmaxStats",
+    "CheckpointError",
     "EntryRecord",
     "QuantReport",
     "QuantizerRecord",
@@ -61,6 +64,7 @@ __all__ = [
     "apply",
     "class_names",
     "iter_quantizers",
+    "load",
     "quantized",
     "remove",
 ]
