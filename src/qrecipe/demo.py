@@ -176,7 +176,7 @@ def run_checkpoint(out: Path) -> None:
     print(
         f"size on disk {after / 1e6:.1f} MB vs {before / 1e6:.1f} MB ({after / before:.2f}x); "
         f"weights in memory {weight_bytes(loaded) / 1e6:.1f} MB vs "
-        f"{weight_bytes(original) / 1e6:.1f} MB (the 47 MB float32 word embeddings stay as they are)"
+        f"{weight_bytes(original) / 1e6:.1f} MB (the 47 MB float32 word embeddings stay)"
     )
 
 

@@ -230,7 +230,8 @@ def restore(model: nn.Module, layout: CheckpointLayout, dtype: torch.dtype, back
         packed = _packed(layer, dtype, backend)
         if packed.shape != tuple(current.shape):
             raise CheckpointError(
-                f"{name}: packed weight of shape {packed.shape}, the model's is {tuple(current.shape)}"
+                f"{name}: packed weight of shape {packed.shape}, the model's is "
+                f"{tuple(current.shape)}"
             )
         attach(module, {"weight": packed}, _smoothing(layer))
         loaded.add(id(packed))

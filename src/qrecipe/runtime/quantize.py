@@ -74,8 +74,9 @@ class Outcome:
         }
 
 
-def model_class(model_dir: Path) -> tuple[type[nn.Module], Any]:
-    """The transformers class of a model directory and its configuration."""
+def model_class(model_dir: Path) -> tuple[Any, Any]:
+    """The transformers class of a model directory and its configuration (both untyped:
+    transformers ships no type information)."""
     try:
         import transformers
     except ImportError as exc:  # pragma: no cover - needs an environment without transformers
@@ -125,7 +126,7 @@ def skeleton(model_dir: Path, dtype: torch.dtype) -> nn.Module:
     """The model's modules on the ``meta`` device: its structure, no weights."""
     cls, config = model_class(model_dir)
     with torch.device("meta"):
-        model: nn.Module = cls._from_config(config, dtype=dtype)  # type: ignore[attr-defined]
+        model: nn.Module = cls._from_config(config, dtype=dtype)
     return model
 
 
@@ -207,7 +208,7 @@ def quantize_to_checkpoint(
             tokenizer = load_tokenizer(source)
             batches = tokenize(tokenizer, samples, options.seq_len, options.batch_size)
         with timed(timings, "load"):
-            model = cls.from_pretrained(str(source), dtype=dtype).to(device).eval()  # type: ignore[attr-defined]
+            model = cls.from_pretrained(str(source), dtype=dtype).to(device).eval()
             batches = [batch.to(device) for batch in batches]
         with timed(timings, "check_fusion"):
             _check_fused_layers(model, flat, options, batches[0])

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .table import E4M3
 from .triton_kernels import DTYPE_BFLOAT16, DTYPE_FLOAT16, DTYPE_FLOAT32, _to_dtype
+from .triton_qdq import _check_device, _launch_options
 
 __all__ = ["dequantize"]
 
@@ -143,6 +144,7 @@ def dequantize(
     kind: str, codes: Tensor, scale: Tensor, scale_2: Tensor | None, dtype: torch.dtype
 ) -> Tensor:
     """The Triton counterpart of :func:`qrecipe.runtime.packed.dequantize` (same bits)."""
+    _check_device(codes)
     shape = list(codes.shape)
     if kind == "nvfp4":
         shape[-1] *= 2
@@ -182,5 +184,6 @@ def dequantize(
         KIND=_KINDS[kind],
         DTYPE=_DTYPE_CODES[dtype],
         BLOCK_SIZE=BLOCK,
+        **_launch_options(),
     )
     return out
