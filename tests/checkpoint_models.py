@@ -1,6 +1,6 @@
-"""Tiny transformers models built from configs with a fixed seed, for the runtime's tests.
+"""Tiny transformers models for the checkpoint tests (export, load, qrecipe quantize).
 
-Sizes are the smallest that every export scheme accepts: INT4 blocks of 128 need input axes
+Built from configs with a fixed seed; sizes are the smallest that every export scheme accepts: INT4 blocks of 128 need input axes
 that are multiples of 128.
 """
 

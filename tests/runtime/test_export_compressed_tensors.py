@@ -33,7 +33,6 @@ from qrecipe.runtime import UnsupportedRecipeError, apply  # noqa: E402
 from qrecipe.runtime.export import export  # noqa: E402
 from qrecipe.runtime.load import load  # noqa: E402
 from qrecipe.runtime.packed import packed_weights  # noqa: E402
-from tiny_models import MODELS, tokens  # noqa: E402
 
 pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore")]
 

@@ -27,10 +27,10 @@ with warnings.catch_warnings():
 from safetensors.torch import load_file  # noqa: E402
 
 import qrecipe  # noqa: E402
+from checkpoint_models import MODELS, tokens  # noqa: E402
 from qrecipe.runtime import apply  # noqa: E402
 from qrecipe.runtime.export import export  # noqa: E402
 from test_modelopt_compat import int_block_keys  # noqa: E402
-from checkpoint_models import MODELS, tokens  # noqa: E402
 
 pytestmark = [pytest.mark.runtime, pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 

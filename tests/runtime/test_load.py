@@ -20,12 +20,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import qrecipe  # noqa: E402
+from checkpoint_models import MODELS, tokens  # noqa: E402
 from qrecipe.runtime import apply  # noqa: E402
 from qrecipe.runtime.export import export  # noqa: E402
 from qrecipe.runtime.load import CheckpointError, load  # noqa: E402
 from qrecipe.runtime.packed import PackedWeight, packed_weights, weight_bytes  # noqa: E402
 from qrecipe.runtime.placement import weights  # noqa: E402
-from checkpoint_models import MODELS, tokens  # noqa: E402
 
 pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore::UserWarning")]
 

@@ -18,9 +18,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import qrecipe  # noqa: E402
+from checkpoint_models import save_model_dir, tokens  # noqa: E402
 from qrecipe.cli import main  # noqa: E402
 from qrecipe.runtime.load import load  # noqa: E402
-from checkpoint_models import save_model_dir, tokens  # noqa: E402
 
 pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore::UserWarning")]
 
