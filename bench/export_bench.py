@@ -28,7 +28,8 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
-# (export format, recipe); AWQ recipes run with max calibration (AWQ is not in the runtime yet).
+# (export format, recipe); the AWQ recipes run with max calibration here, so that the cases time
+# the export rather than the AWQ search.
 CASES = [
     ("modelopt", "general/ptq/fp8_default-kv_fp8"),
     ("modelopt", "general/ptq/nvfp4_default-kv_fp8"),

@@ -1,8 +1,10 @@
 """The modelopt export against ModelOpt 0.47's own exporter on the same model and calibration.
 
-Both quantize the same tiny model (same seed, same calibration tokens) with the same flat recipe:
-ModelOpt with ``mtq.quantize`` and ``export_hf_checkpoint``, qrecipe with ``apply`` and
-``export``. Every tensor must have the same name, dtype, shape and bytes, and
+Both quantize the same tiny model (same seed, same calibration tokens) with the same flat recipe
+(its own calibration algorithm: max, or AWQ lite for the INT4 AWQ recipes): ModelOpt with
+``mtq.quantize`` and ``export_hf_checkpoint``, qrecipe with ``apply`` and ``export``. AWQ
+checkpoints cover the averaging of the fused layers' ``pre_quant_scale`` and its folding into
+the RMSNorm before them. Every tensor must have the same name, dtype, shape and bytes, and
 ``hf_quant_config.json`` and the ``quantization_config`` of ``config.json`` the same content
 (the producer aside). ModelOpt's exporter runs on the CPU for every scheme used here.
 """
@@ -35,20 +37,14 @@ from test_modelopt_compat import int_block_keys  # noqa: E402
 pytestmark = [pytest.mark.runtime, pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
 
-def max_calibrated(name: str) -> dict[str, Any]:
-    """A built-in recipe with max calibration (AWQ is not in the runtime yet)."""
-    flat = qrecipe.resolve(name)
-    flat["quantize"]["algorithm"] = {"method": "max"}
-    flat["fingerprint"] = qrecipe.fingerprint(flat)
-    return flat
-
-
 CASES = {
     "llama-fp8-kv_fp8": ("llama", "general/ptq/fp8_default-kv_fp8", torch.float32),
     "llama-nvfp4-kv_fp8": ("llama", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
     "llama-fp8_qkvo-nvfp4_mlp": ("llama", "general/ptq/fp8_qkvo-nvfp4_mlp", torch.float32),
     "llama-int4_blockwise": ("llama", "general/ptq/int4_blockwise_weight_only", torch.float32),
-    "llama-w4a8-kv_fp8": ("llama", "general/ptq/w4a8_int4_awq-kv_fp8", torch.float32),
+    "llama-w4a16_awq": ("llama", "general/ptq/w4a16_int4_awq", torch.float32),
+    "llama-bf16-w4a16_awq": ("llama", "general/ptq/w4a16_int4_awq", torch.bfloat16),
+    "llama-w4a8_awq-kv_fp8": ("llama", "general/ptq/w4a8_int4_awq-kv_fp8", torch.float32),
     "llama-nvfp4_weight_only": ("llama", "general/ptq/nvfp4_mlp_weight_only", torch.float32),
     "llama-bf16-fp8": ("llama", "general/ptq/fp8_default-kv_fp8", torch.bfloat16),
     "llama-bf16-nvfp4": ("llama", "general/ptq/nvfp4_default-kv_fp8", torch.bfloat16),
@@ -59,7 +55,7 @@ CASES = {
 
 def exports(case: str, tmp_path: Path) -> tuple[Path, Path]:
     kind, name, dtype = CASES[case]
-    flat = max_calibrated(name)
+    flat = qrecipe.resolve(name)
     batch = tokens()
 
     theirs = MODELS[kind](dtype)

@@ -31,11 +31,7 @@ pytestmark = [pytest.mark.runtime, pytest.mark.filterwarnings("ignore::UserWarni
 
 
 def recipe(name: str) -> dict[str, Any]:
-    flat = qrecipe.resolve(name)
-    if flat["quantize"]["algorithm"]["method"] != "max":
-        flat["quantize"]["algorithm"] = {"method": "max"}  # AWQ is not in the runtime yet
-        flat["fingerprint"] = qrecipe.fingerprint(flat)
-    return flat
+    return qrecipe.resolve(name)
 
 
 def quantize_export_load(
@@ -230,36 +226,47 @@ def test_refuses_a_checkpoint_with_a_missing_tensor(tmp_path: Path) -> None:
         load(tmp_path / "ckpt")
 
 
-def test_awq_pre_quant_scale_travels_and_applies(tmp_path: Path) -> None:
+def test_awq_checkpoint_round_trip(tmp_path: Path) -> None:
+    """AWQ lite: q/k/v and gate/up share their mean pre_quant_scale, folded into the RMSNorm
+    before them; o_proj and down_proj keep their own, which the loaded layers apply."""
     from safetensors.torch import load_file
 
-    model = MODELS["llama"]()
-    flat = recipe("general/ptq/int4_blockwise_weight_only")
-    apply(model, flat, progress=False)
-    smoothing = torch.rand(256, generator=torch.Generator().manual_seed(3)) + 0.5
-    down = model.model.layers[0].mlp.down_proj
-    down.input_quantizer.register_buffer("pre_quant_scale", smoothing)
-    export(model, tmp_path / "ckpt", flat, progress=False)
+    model, loaded, batch = quantize_export_load("llama", "general/ptq/w4a16_int4_awq", tmp_path)
     stored = load_file(tmp_path / "ckpt" / "model.safetensors")
-    assert torch.equal(stored["model.layers.0.mlp.down_proj.pre_quant_scale"], smoothing)
-    assert "model.layers.0.mlp.up_proj.pre_quant_scale" not in stored
+    kept = {name for name in stored if name.endswith("pre_quant_scale")}
+    assert kept == {
+        f"model.layers.{i}.{layer}.pre_quant_scale"
+        for i in range(2)
+        for layer in ("self_attn.o_proj", "mlp.down_proj")
+    }
+    down = model.model.layers[0].mlp.down_proj
+    assert torch.equal(
+        stored["model.layers.0.mlp.down_proj.pre_quant_scale"], down.input_quantizer.pre_quant_scale
+    )
+    assert model.model.layers[0].self_attn.q_proj.input_quantizer.pre_quant_scale is None
+    norm = stored["model.layers.0.input_layernorm.weight"]
+    assert torch.equal(norm, model.model.layers[0].input_layernorm.weight.detach())
+    assert not torch.equal(norm, torch.ones_like(norm))  # the scale is folded in
 
-    loaded_down = load(tmp_path / "ckpt").model.layers[0].mlp.down_proj
+    loaded_down = loaded.model.layers[0].mlp.down_proj
     x = torch.randn(2, 3, 256, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         got = loaded_down(x)
     weight = packed_weights(loaded_down)["weight"].dequantize(torch.float32)
+    smoothing = stored["model.layers.0.mlp.down_proj.pre_quant_scale"]
     assert torch.equal(got, torch.nn.functional.linear(x * smoothing, weight))
+    expected, result = logits(model, batch), logits(loaded, batch)
+    assert (result - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
-def test_refuses_different_awq_scales_on_fused_layers(tmp_path: Path) -> None:
+def test_refuses_fused_layers_where_only_some_carry_awq_scales(tmp_path: Path) -> None:
     from qrecipe.runtime import UnsupportedRecipeError
 
     model = MODELS["llama"]()
     flat = recipe("general/ptq/int4_blockwise_weight_only")
     apply(model, flat, progress=False)
     attention = model.model.layers[0].self_attn
-    attention.q_proj.input_quantizer.register_buffer("pre_quant_scale", torch.full((128,), 2.0))
-    with pytest.raises(UnsupportedRecipeError, match="have different AWQ pre_quant_scale"):
+    attention.q_proj.input_quantizer.pre_quant_scale = torch.full((128,), 2.0)
+    with pytest.raises(UnsupportedRecipeError, match="where only some carry an AWQ"):
         export(model, tmp_path / "ckpt", flat, progress=False)
     assert not (tmp_path / "ckpt").exists()

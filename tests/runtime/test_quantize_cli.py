@@ -187,18 +187,23 @@ def test_refuses_an_invalid_recipe(capsys: Any, tmp_path: Path, model_dir: Path)
 def test_refuses_a_recipe_the_runtime_cannot_run(
     capsys: Any, tmp_path: Path, model_dir: Path
 ) -> None:
+    from qrecipe.runtime.flatbuild import FP8, disable, entry, make_flat
+
+    flat = make_flat([disable("*"), entry("*_proj.weight_quantizer", {**FP8, "learn_amax": True})])
+    path = tmp_path / "learned.flat.json"
+    path.write_text(qrecipe.pretty_json(flat))
     out = tmp_path / "out"
     err = refused(
         capsys,
         1,
-        "calibration algorithm 'awq_lite' is not supported",
+        "learn_amax (trainable amax) is not supported",
         str(model_dir),
         "--recipe",
-        "general/ptq/w4a16_int4_awq",
+        str(path),
         "--out",
         str(out),
     )
-    assert "/quantize/algorithm/method" in err
+    assert "/quantize/quant_cfg/1/cfg" in err
     assert not out.exists()
 
 

@@ -61,7 +61,7 @@ def pre_quant_scale(quantizer: AnyQuantizer | None) -> Tensor | None:
         for attr in PRE_QUANT_SCALE_ATTRS:
             value = getattr(stage, attr, None)
             if isinstance(value, Tensor):
-                return value.detach().float().reshape(-1)
+                return value.detach().reshape(-1)
     return None
 
 
