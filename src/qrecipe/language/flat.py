@@ -69,7 +69,8 @@ def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, A
     check_schema(data, doc, file, schema="flat")
     expected = fingerprint(data)
     if data["fingerprint"] != expected:
-        line, column = doc.position("/fingerprint") if doc else (None, None)
+        position = doc.position("/fingerprint") if doc else None
+        line, column = position or (None, None)
         raise FingerprintMismatchError(
             Diagnostic(
                 f"fingerprint {data['fingerprint']} does not match the content ({expected})",
@@ -81,7 +82,8 @@ def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, A
                 hint="the file was edited after it was resolved; regenerate it with 'qrecipe resolve'",
             )
         )
-    return data
+    document: dict[str, Any] = data  # the flat schema has just checked it is an object
+    return document
 
 
 def is_flat_file(path: str | os.PathLike[str]) -> bool:

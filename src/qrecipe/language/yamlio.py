@@ -19,7 +19,13 @@ from typing import Any
 
 import yaml
 
-from .errors import Diagnostic, DuplicateKeyError, RecipeLimitError, RecipeSyntaxError
+from .errors import (
+    Diagnostic,
+    DuplicateKeyError,
+    RecipeError,
+    RecipeLimitError,
+    RecipeSyntaxError,
+)
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -85,7 +91,12 @@ class _Builder:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
     def _fail(
-        self, cls: type, node: yaml.Node, message: str, pointer: str, hint: str | None = None
+        self,
+        cls: type[RecipeError],
+        node: yaml.Node,
+        message: str,
+        pointer: str,
+        hint: str | None = None,
     ) -> None:
         line, column = self._mark(node)
         raise cls(Diagnostic(message, self.file, line, column, pointer, code=cls.code, hint=hint))
@@ -196,11 +207,12 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
             raise RecipeLimitError(
                 f"file is {len(text)} bytes, more than the {MAX_FILE_BYTES}-byte limit", file=file
             )
+        raw = text
         try:
-            text = text.decode("utf-8-sig")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = text.count(b"\n", 0, exc.start) + 1
-            column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
             raise RecipeSyntaxError(
                 Diagnostic(
                     f"file is not valid UTF-8 (byte {exc.start})",
@@ -292,12 +304,13 @@ def _check_flow_depth(text: str, file: str) -> None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
+                    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
                     raise RecipeLimitError(
                         Diagnostic(
                             f"nesting deeper than {MAX_DEPTH} levels",
                             file,
-                            mark.line + 1,
-                            mark.column + 1,
+                            line,
+                            column,
                             code=RecipeLimitError.code,
                         )
                     )
