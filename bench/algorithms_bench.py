@@ -44,7 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 COMPARISONS = [
     ("INT4 weights (w4a16_int4_awq)", "general/ptq/w4a16_int4_awq", {"method": "max"}, None),
-    ("INT8 W8A8 (int8_smoothquant-kv_fp8)", "general/ptq/int8_smoothquant-kv_fp8", {"method": "max"}, None),
+    (
+        "INT8 W8A8 (int8_smoothquant-kv_fp8)",
+        "general/ptq/int8_smoothquant-kv_fp8",
+        {"method": "max"},
+        None,
+    ),
     ("INT4 weights, GPTQ", "general/ptq/w4a16_int4_awq", {"method": "max"}, {"method": "gptq"}),
     (
         "NVFP4 static weights (nvfp4_default-kv_none-gptq)",
@@ -405,7 +410,8 @@ def print_tables(results: dict[str, Any]) -> None:
             row = memory[case]
             print(
                 f"{case:48} peak {row['peak'] / 2**20:7.1f} MiB, above the libraries "
-                f"{row['above_libraries'] / 2**20:7.1f} MiB (model {(row['loaded'] - row['libraries']) / 2**20:6.1f}"
+                f"{row['above_libraries'] / 2**20:7.1f} MiB (model "
+                f"{(row['loaded'] - row['libraries']) / 2**20:6.1f}"
                 f" MiB, calibration {row['calibration'] / 2**20:6.1f} MiB), {row['seconds']:6.1f} s"
             )
         for name, ratio in memory["ratios"].items():

@@ -3,8 +3,9 @@
 Measures, on one GPU:
 
 * per format, on an 8192 x 8192 bfloat16 tensor: the bandwidth (bytes read + bytes written
-  once each, divided by the time; GB/s) of the Triton QDQ kernel, of ``torch.clone`` (the memory-bound ceiling),
-  of the PyTorch reference run eagerly and of the reference under ``torch.compile``;
+  once each, divided by the time; GB/s) of the Triton QDQ kernel, of ``torch.clone`` (the
+  memory-bound ceiling), of the PyTorch reference run eagerly and of the reference under
+  ``torch.compile``;
 * a 4-layer Llama (hidden 4096, intermediate 14336, batch 4 x 512 tokens, bfloat16, random
   weights): forward time in bfloat16 against the same model quantized with
   ``qrecipe.runtime.apply(model, qrecipe.resolve("general/ptq/fp8_default-kv_fp8"))``.

@@ -176,7 +176,8 @@ def print_table(report: dict) -> None:
     print(f"\nModelOpt's library, the same {mo['recipes']} PTQ recipe files for both tools:")
     print(f"{'':<40} {'qrecipe':>10} {'ModelOpt':>10} {'ratio':>8}")
     print(
-        f"{'whole process (s)':<40} {mo['qrecipe_process_s']:>10.3f} {mo['modelopt_process_s']:>10.3f}"
+        f"{'whole process (s)':<40} {mo['qrecipe_process_s']:>10.3f} "
+        f"{mo['modelopt_process_s']:>10.3f}"
         f" {mo['process_speedup']:>7.1f}x"
     )
     print(

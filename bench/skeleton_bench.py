@@ -105,7 +105,10 @@ def main() -> None:
             }
         )
 
-    header = f"{'model':<38} {'quantizers':>10} {'wall s':>7} {'x base':>7} {'peak MiB':>9} {'x base':>7}"
+    header = (
+        f"{'model':<38} {'quantizers':>10} {'wall s':>7} {'x base':>7} "
+        f"{'peak MiB':>9} {'x base':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:

@@ -23,7 +23,8 @@ def recipe(tmp_path, monkeypatch):
 
 def test_every_attribute_is_filled_and_exmy_converted(recipe):
     flat = recipe(
-        "quantize:\n  quant_cfg:\n    - quantizer_name: '*w'\n      cfg: {num_bits: E2M1, block_sizes: {-1: 16, type: dynamic, scale_bits: e4m3}}\n"
+        "quantize:\n  quant_cfg:\n    - quantizer_name: '*w'\n      cfg: {num_bits: E2M1, "
+        "block_sizes: {-1: 16, type: dynamic, scale_bits: e4m3}}\n"
     )
     (entry,) = flat["quantize"]["quant_cfg"]
     assert set(entry) == {"quantizer_name", "parent_class", "enable", "cfg"}
@@ -63,7 +64,8 @@ def test_algorithm_forms(recipe, written, flat):
 def test_cfg_list_and_toggle_entries(recipe):
     flat = recipe(
         "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', enable: false}\n"
-        "    - quantizer_name: '*weight_quantizer'\n      cfg: [{num_bits: 4, block_sizes: {-1: 128}}, {num_bits: e4m3}]\n"
+        "    - quantizer_name: '*weight_quantizer'\n      cfg: [{num_bits: 4, block_sizes: {-1: "
+        "128}}, {num_bits: e4m3}]\n"
         "    - {quantizer_name: '*', parent_class: nn.Embedding, cfg: {}, enable: false}\n"
     )
     toggle, sequence, embedding = flat["quantize"]["quant_cfg"]
@@ -93,7 +95,8 @@ def test_entry_rules(recipe, entry, words):
 def test_cross_field_rules_from_the_flat_schema_point_at_the_source(recipe):
     with pytest.raises(SchemaValidationError) as caught:
         recipe(
-            "quantize:\n  quant_cfg:\n    - quantizer_name: '*'\n      cfg: {num_bits: e4m3, axis: 0, block_sizes: {-1: 16}}\n"
+            "quantize:\n  quant_cfg:\n    - quantizer_name: '*'\n      cfg: {num_bits: e4m3, axis: "
+            "0, block_sizes: {-1: 16}}\n"
         )
     d = caught.value.first
     assert (d.file, d.line, d.column, d.pointer) == (
@@ -110,7 +113,8 @@ def test_small_float_formats_need_dynamic_blocks(recipe):
     with pytest.raises(SchemaValidationError):
         recipe("quantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {num_bits: e3m2}}\n")
     ok = recipe(
-        "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {num_bits: e3m2, block_sizes: {-1: 32, type: dynamic, scale_bits: e8m0}}}\n"
+        "quantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {num_bits: e3m2, block_sizes: "
+        "{-1: 32, type: dynamic, scale_bits: e8m0}}}\n"
     )
     assert ok["quantize"]["quant_cfg"][0]["cfg"]["num_bits"] == [3, 2]
 
@@ -131,14 +135,16 @@ def test_fingerprint_covers_semantics_not_description(recipe, tmp_path):
 
 def test_output_is_deterministic_and_round_trips(recipe):
     flat = recipe(
-        "quantize:\n  quant_cfg:\n    - {quantizer_name: 'é*', cfg: {num_bits: 8, effective_bits: 4.25}}\n"
+        "quantize:\n  quant_cfg:\n    - {quantizer_name: 'é*', cfg: {num_bits: 8, effective_bits: "
+        "4.25}}\n"
     )
     text = qrecipe.pretty_json(flat)
     assert json.loads(text) == flat
     assert qrecipe.canonical_bytes(json.loads(text)) == qrecipe.canonical_bytes(flat)
     assert text == qrecipe.pretty_json(
         recipe(
-            "quantize:\n  quant_cfg:\n    - {quantizer_name: 'é*', cfg: {effective_bits: 4.25, num_bits: 8}}\n"
+            "quantize:\n  quant_cfg:\n    - {quantizer_name: 'é*', cfg: {effective_bits: 4.25, "
+            "num_bits: 8}}\n"
         )
     )
 

@@ -63,7 +63,8 @@ imports: {a: a, b: b}
 def test_list_splice_dict_entry_and_entry_merge(tree):
     tree(
         {
-            "units/off.yaml": "- {quantizer_name: '*', enable: false}\n- {quantizer_name: '*lm_head*', enable: false}\n",
+            "units/off.yaml": "- {quantizer_name: '*', enable: false}\n- {quantizer_name: "
+            "'*lm_head*', enable: false}\n",
             "units/one.yaml": "quantizer_name: '*router*'\nenable: false\n",
             "fp8.yaml": FP8,
             "entry.yaml": "imports: {fp8: fp8}\nquantizer_name: '*x*'\ncfg: {$import: fp8}\n",
@@ -87,7 +88,8 @@ def test_two_document_list_snippet_with_its_own_imports(tree):
     tree(
         {
             "numerics/fp8.yaml": FP8,
-            "units/kv.yaml": "imports:\n  fp8: numerics/fp8\n---\n- quantizer_name: '*[kv]_bmm_quantizer'\n  cfg: {$import: fp8}\n",
+            "units/kv.yaml": "imports:\n  fp8: numerics/fp8\n---\n- quantizer_name: "
+            "'*[kv]_bmm_quantizer'\n  cfg: {$import: fp8}\n",
             "r.yaml": RECIPE_HEAD
             + "imports: {kv: units/kv}\nquantize:\n  quant_cfg:\n    - $import: kv\n",
         }
@@ -101,7 +103,8 @@ def test_imports_are_scoped_to_their_file(tree):
     tree(
         {
             "fp8.yaml": FP8,
-            "unit.yaml": "imports: {fp8: fp8}\n---\n- {quantizer_name: '*w', cfg: {$import: fp8}}\n",
+            "unit.yaml": "imports: {fp8: fp8}\n---\n- {quantizer_name: '*w', cfg: {$import: "
+            "fp8}}\n",
             "r.yaml": RECIPE_HEAD
             + "imports: {unit: unit}\nquantize:\n  quant_cfg:\n    - $import: unit\n    - {quantizer_name: '*i', cfg: {$import: fp8}}\n",
         }
@@ -379,7 +382,8 @@ def test_validate_checks_snippets_with_their_imports(tree):
     tree(
         {
             "fp8.yaml": FP8,
-            "unit.yaml": "imports: {fp8: fp9}\n---\n- {quantizer_name: '*w', cfg: {$import: fp8}}\n",
+            "unit.yaml": "imports: {fp8: fp9}\n---\n- {quantizer_name: '*w', cfg: {$import: "
+            "fp8}}\n",
         }
     )
     (problem,) = qrecipe.validate("unit.yaml")

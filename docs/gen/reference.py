@@ -72,7 +72,8 @@ def cli_reference() -> str:
     out = [
         "# CLI reference",
         "",
-        "<!-- Generated at build time from qrecipe.cli.build_parser(); edit the parser, not this page. -->",
+        "<!-- Generated at build time from qrecipe.cli.build_parser(); edit the parser, not this "
+        "page. -->",
         "",
         f"{parser.description}",
         "",
@@ -322,7 +323,8 @@ def schema_reference() -> str:
     out = [
         "# Schema reference",
         "",
-        "<!-- Generated at build time from src/qrecipe/schema/*.schema.json; edit the schemas, not this page. -->",
+        "<!-- Generated at build time from src/qrecipe/schema/*.schema.json; edit the schemas, not "
+        "this page. -->",
         "",
         "qrecipe publishes two JSON Schemas (Draft 2020-12): the **recipe** schema for what you",
         "write (recipes and snippets, with `imports` and `$import`) and the **flat** schema for",

@@ -189,7 +189,8 @@ def test_lint_without_a_model_never_imports_torch(tmp_path):
         "import sys\n"
         "from qrecipe.cli import main\n"
         f"status = main(['lint', {str(tmp_path / 'r.yaml')!r}])\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'triton', 'numpy') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'triton', 'numpy') if m in "
+        "sys.modules)\n"
         "print(status, heavy)\n"
     )
     result = subprocess.run(

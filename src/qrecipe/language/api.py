@@ -49,7 +49,10 @@ def locate(name_or_path: PathArg, resolver: Resolver) -> Located:
         if found is not None:
             return found
     library = resolver.library
-    hint = f"searched {library.searched()}; 'qrecipe list' shows the built-ins; add directories with --path"
+    hint = (
+        f"searched {library.searched()}; 'qrecipe list' shows the built-ins; "
+        "add directories with --path"
+    )
     similar = library.similar_name(os.fspath(name_or_path))
     if similar is not None:
         hint = f"did you mean {similar!r}? {hint}"

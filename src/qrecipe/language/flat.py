@@ -79,7 +79,10 @@ def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, A
                 column,
                 "/fingerprint",
                 code=FingerprintMismatchError.code,
-                hint="the file was edited after it was resolved; regenerate it with 'qrecipe resolve'",
+                hint=(
+                    "the file was edited after it was resolved; regenerate it with 'qrecipe "
+                    "resolve'"
+                ),
             )
         )
     document: dict[str, Any] = data  # the flat schema has just checked it is an object

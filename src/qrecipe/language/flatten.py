@@ -117,13 +117,15 @@ class _Flattener:
             self.problem(
                 "quant_cfg entry has no 'quantizer_name'",
                 pointer,
-                "every entry names the quantizers it applies to, e.g. quantizer_name: '*weight_quantizer'",
+                "every entry names the quantizers it applies to, e.g. quantizer_name: "
+                "'*weight_quantizer'",
             )
         cfg = raw.get("cfg")
         enable = raw.get("enable")
         if "cfg" not in raw and "enable" not in raw:
             self.problem(
-                f"quant_cfg entry for {show(raw.get('quantizer_name'))} gives neither 'cfg' nor 'enable'",
+                f"quant_cfg entry for {show(raw.get('quantizer_name'))} gives neither 'cfg' nor "
+                "'enable'",
                 pointer,
                 "an entry without either has no effect; add enable: true/false or a cfg",
             )
@@ -132,7 +134,8 @@ class _Flattener:
                 cfg = None
             else:
                 self.problem(
-                    f"empty 'cfg' for {show(raw.get('quantizer_name'))} would reset every attribute to its default",
+                    f"empty 'cfg' for {show(raw.get('quantizer_name'))} would reset every "
+                    "attribute to its default",
                     pointer,
                     "drop 'cfg' to keep the attributes, or set enable: false to disable",
                     key="cfg",

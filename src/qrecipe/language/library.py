@@ -212,7 +212,8 @@ class Library:
         return None
 
     def builtin_recipes(self) -> list[Located]:
-        """Every recipe file of the built-in library (under ``general/``, ``huggingface/``, ``models/``)."""
+        """Every recipe file of the built-in library (under ``general/``, ``huggingface/``, "
+        "``models/``)."""
         root = self.roots[0] if self.roots and self.roots[0].label == "builtin" else None
         if root is None:
             return []

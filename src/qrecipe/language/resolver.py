@@ -194,7 +194,8 @@ class Resolver:
             if header.data is not None and not (isinstance(header.data, dict)):
                 raise SchemaValidationError(
                     Diagnostic(
-                        f"the first of two YAML documents must be a mapping holding only 'imports', got {_kind_of_value(header.data)}",
+                        "the first of two YAML documents must be a mapping holding only "
+                        f"'imports', got {_kind_of_value(header.data)}",
                         display,
                         *header.start,
                         code=SchemaValidationError.code,
@@ -204,11 +205,15 @@ class Resolver:
             if not isinstance(body_doc.data, list):
                 diagnostics.append(
                     Diagnostic(
-                        f"the second of two YAML documents must be a list of quant_cfg entries, got {_kind_of_value(body_doc.data)}",
+                        "the second of two YAML documents must be a list of quant_cfg entries, "
+                        f"got {_kind_of_value(body_doc.data)}",
                         display,
                         *body_doc.start,
                         code=SchemaValidationError.code,
-                        hint="only list snippets use two documents; put 'imports' in the mapping itself",
+                        hint=(
+                            "only list snippets use two documents; put 'imports' in the mapping "
+                            "itself"
+                        ),
                     )
                 )
             else:
@@ -227,7 +232,8 @@ class Resolver:
             if not isinstance(body, (dict, list)):
                 raise SchemaValidationError(
                     Diagnostic(
-                        f"a recipe or snippet must be a mapping or a list, got {_kind_of_value(body)}",
+                        "a recipe or snippet must be a mapping or a list, got "
+                        f"{_kind_of_value(body)}",
                         display,
                         *body_doc.start,
                         code=SchemaValidationError.code,
@@ -343,7 +349,8 @@ class _Expansion:
                 line, column = source.where("/quantize", key=True)
                 raise RecipeSemanticError(
                     Diagnostic(
-                        f"{located.display} has both a 'quantize' section here and {quantize_file.display}",
+                        f"{located.display} has both a 'quantize' section here and "
+                        f"{quantize_file.display}",
                         recipe_file.display,
                         line,
                         column,
@@ -402,14 +409,18 @@ class _Expansion:
                     line, column = source.where(at)
                     raise ImportKindError(
                         Diagnostic(
-                            f"'$import: {name}' in a mapping needs a dict snippet, but {source.imports[name]} is a list snippet",
+                            f"'$import: {name}' in a mapping needs a dict snippet, but "
+                            f"{source.imports[name]} is a list snippet",
                             source.display,
                             line,
                             column,
                             at,
                             chain,
                             ImportKindError.code,
-                            hint="splice list snippets into quant_cfg with a list item '- $import: name'",
+                            hint=(
+                                "splice list snippets into quant_cfg with a list item '- $import: "
+                                "name'"
+                            ),
                         )
                     )
                 result.update(value)
@@ -546,7 +557,8 @@ class _Expansion:
         if found is None and path_name in deprecated_names():
             renamed = deprecated_names()[path_name]
             warnings.warn(
-                f"{source.display}:{line}: snippet name {path_name!r} is deprecated; use {renamed!r}",
+                f"{source.display}:{line}: snippet name {path_name!r} is deprecated; use "
+                f"{renamed!r}",
                 RecipeDeprecationWarning,
                 stacklevel=2,
             )
@@ -634,7 +646,8 @@ class _Expansion:
             only_imports = isinstance(target.body, dict) and set(target.body) <= {"$import"}
             if target.kind != wanted and not only_imports:
                 raise _kind_error(
-                    f"{target.display} is {KIND_WORDS[target.kind]}, but this place needs {KIND_WORDS[wanted]}",
+                    f"{target.display} is {KIND_WORDS[target.kind]}, but this place needs "
+                    f"{KIND_WORDS[wanted]}",
                     target,
                     importer,
                     pointer,

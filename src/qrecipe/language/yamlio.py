@@ -176,7 +176,8 @@ class _Builder:
                 node,
                 f"unsupported YAML value of type {kind!r}: {node.value!r}",
                 pointer,
-                "recipes hold only strings, numbers, booleans and null; quote the value to make it a string",
+                "recipes hold only strings, numbers, booleans and null; quote the value to make it "
+                "a string",
             )
         value = self.loader.construct_object(node)
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
@@ -244,7 +245,9 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
                         line,
                         column,
                         code=RecipeSyntaxError.code,
-                        hint="a list snippet is two documents: its imports, then '---' and the list",
+                        hint=(
+                            "a list snippet is two documents: its imports, then '---' and the list"
+                        ),
                     )
                 )
             doc = YamlDocument(None, start=(node.start_mark.line + 1, node.start_mark.column + 1))
@@ -269,9 +272,11 @@ def parse_yaml(text: str | bytes, file: str) -> list[YamlDocument]:
         offset = len(text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore"))
         line = text.count("\n", 0, offset) + 1
         column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        character = exc.character
+        code_point = ord(character) if isinstance(character, str) else character
         raise RecipeSyntaxError(
             Diagnostic(
-                f"invalid YAML: {exc.reason} (U+{ord(exc.character) if isinstance(exc.character, str) else exc.character:04X})",
+                f"invalid YAML: {exc.reason} (U+{code_point:04X})",
                 file,
                 line,
                 column,
