@@ -17,7 +17,13 @@ import triton.language as tl
 from torch import Tensor
 
 from .table import E4M3
-from .triton_kernels import DTYPE_BFLOAT16, DTYPE_FLOAT16, DTYPE_FLOAT32, _to_dtype
+from .triton_kernels import (
+    DTYPE_BFLOAT16,
+    DTYPE_FLOAT16,
+    DTYPE_FLOAT32,
+    _round_to_grid,
+    _to_dtype,
+)
 from .triton_qdq import _check_device, _launch_options
 
 __all__ = ["dequantize"]
@@ -67,26 +73,6 @@ def _decode_e2m1(code):
 
 
 @triton.jit
-def _round_e4m3(v):
-    """Round finite float32 v, already within +-448, to the E4M3 grid (ties to even)."""
-    bits = v.to(tl.int32, bitcast=True)
-    magnitude = bits & 0x7FFFFFFF
-    biased = magnitude >> 23
-    significand = (magnitude & 0x7FFFFF) | tl.where(biased > 0, 0x800000, 0)
-    effective = tl.maximum(biased, 1)
-    quantum = tl.maximum(effective - 127, _E4M3_MIN_NORMAL_EXPONENT) - _E4M3_MANTISSA
-    shift = tl.minimum(quantum - (effective - 150), 30)
-    kept = significand >> shift
-    remainder = significand & ((1 << shift) - 1)
-    half = 1 << (shift - 1)
-    round_up = (remainder > half) | ((remainder == half) & ((kept & 1) == 1))
-    kept = kept + round_up.to(tl.int32)
-    scale_bits = tl.where(quantum >= -126, (quantum + 127) << 23, 4194304)
-    rounded = kept.to(tl.float32) * scale_bits.to(tl.float32, bitcast=True)
-    return tl.where(bits < 0, -rounded, rounded)
-
-
-@triton.jit
 def _dequant_kernel(
     codes_ptr,
     scale_ptr,
@@ -128,7 +114,7 @@ def _dequant_kernel(
             ratio = tl.where(
                 ratio > _E4M3_MAX, _E4M3_MAX, tl.where(ratio < -_E4M3_MAX, -_E4M3_MAX, ratio)
             )
-            y = _round_e4m3(ratio) * second
+            y = _round_to_grid(ratio, _E4M3_MANTISSA, _E4M3_MIN_NORMAL_EXPONENT) * second
     tl.store(out_ptr + offsets, _to_dtype(y, DTYPE), mask=mask)
 
 
