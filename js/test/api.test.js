@@ -35,20 +35,6 @@ test('validate reports an unknown key with a suggestion, where it was written', 
   assert.deepEqual([error.line, error.column], [11, 9]);
 });
 
-test('validate flags cross-field mistakes of a written-out cfg, as the schema states them', () => {
-  const both = validate(RECIPE.replace('axis: null', 'axis: 0\n        block_sizes: {-1: 16}'));
-  const [axis] = both.errors;
-  assert.equal(axis.message, 'expected null, got an integer 0');
-  assert.equal(axis.hint, 'block quantization (block_sizes) needs axis: null; blocks replace per-channel axes');
-  assert.equal(axis.pointer, '/quantize/quant_cfg/1/cfg/axis');
-  assert.deepEqual([axis.line, axis.column], [11, 15]);
-  const fp6 = validate(RECIPE.replace('num_bits: e4m3\n        axis: null', 'num_bits: e3m2\n        block_sizes: {-1: 32, type: static}'));
-  assert.equal(fp6.errors[0].message, '"static" must be "dynamic"');
-  assert.equal(fp6.errors[0].hint, 'element formats other than E4M3 and E2M1 need block_sizes with type: dynamic');
-  const imported = validate(RECIPE.replace('num_bits: e4m3\n        axis: null', '$import: fp8\n        axis: 0\n        block_sizes: {-1: 16}'));
-  assert.ok(!imported.errors.some((e) => e.pointer.endsWith('/axis')), 'a cfg with $import is left to resolution');
-});
-
 test('validate tells kinds apart by shape, or checks the kind it is given', () => {
   assert.equal(validate(RECIPE).valid, true);
   assert.equal(validate('num_bits: e4m3\naxis: null\n').valid, true);

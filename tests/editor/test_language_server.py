@@ -220,23 +220,6 @@ def test_unknown_key_and_bad_number_format_are_diagnosed(editor):
     assert "axiss is not allowed" in where[7, 8]["message"]
 
 
-def test_cross_field_mistakes_in_a_cfg_are_diagnosed_as_you_type(editor):
-    text = QUANT_CFG_HEAD + (
-        "    - quantizer_name: '*weight_quantizer'\n"
-        "      cfg:\n"
-        "        num_bits: e4m3\n"
-        "        axis: 0\n"
-        "        block_sizes: {-1: 16}\n"
-        "    - quantizer_name: '*input_quantizer'\n"
-        "      cfg:\n"
-        "        num_bits: e3m2\n"
-        "        block_sizes: {-1: 32, type: static}\n"
-    )
-    lines = {d["range"]["start"]["line"]: d["message"] for d in editor.diagnostics(text)}
-    assert set(lines) == {7, 12}, lines
-    assert lines == {7: 'Incorrect type. Expected "null".', 12: 'Value must be "dynamic".'}
-
-
 def test_a_valid_recipe_has_no_diagnostics(editor):
     assert editor.diagnostics(VALID) == []
 
