@@ -368,7 +368,7 @@ function wrap(text, width) {
 }
 
 function fingerprintCommand(args, io) {
-  const flat = isFlatFile(args.file)
+  const flat = isFlatFile(args.file, { cwd: io.cwd })
     ? loadFlat(args.file, { cwd: io.cwd })
     : resolve(args.file, { path: args.path, cwd: io.cwd, onNotice: withNotices(io) });
   io.out(`${fingerprint(flat)}\n`);

@@ -159,15 +159,18 @@ export function listRecipes(options = {}) {
  */
 export function loadFlat(source, options = {}) {
   if (typeof source === 'string' && !source.trimStart().startsWith('{')) {
-    const raw = core.readFile(
-      fsHost({ cwd: options.cwd }),
-      nodePath.resolve(options.cwd || process.cwd(), source),
-      source,
-      'flat recipe',
-    );
-    return core.loadFlat(raw, { file: source, hash: nodeSha256, ...options });
+    // A path: a flat recipe file, or a checkpoint directory holding one.
+    const host = fsHost({ cwd: options.cwd });
+    const file = core.flatFileName(source, host);
+    const raw = core.readFile(host, host.absolute(file), file, 'flat recipe');
+    return core.loadFlat(raw, { hash: nodeSha256, ...options, file });
   }
   return core.loadFlat(source, { hash: nodeSha256, ...options });
+}
+
+/** Whether a target is checked as a flat recipe: a `.json` file or a checkpoint directory. */
+export function isFlatFile(target, options = {}) {
+  return core.isFlatFile(target, options.host || fsHost({ cwd: options.cwd }));
 }
 
 /** Check a flat recipe (schema and fingerprint): `{valid, errors}`. */

@@ -312,7 +312,7 @@ def models(draw: st.DrawFn) -> dict[str, Any]:
     model["entries"] = draw(st.integers(0, 5))
     model["style"] = draw(st.randoms(use_true_random=True))
     model["mutations"] = draw(st.integers(1, 3)) if draw(st.integers(0, 9)) < 2 else 0
-    model["oddity"] = draw(st.integers(0, 70))
+    model["oddity"] = draw(st.integers(0, 72))
     return model
 
 
@@ -528,6 +528,11 @@ def _oddity(case: Case, roll: int, rng: random.Random) -> None:
         case.target = "../outside/recipe.yaml"
     elif roll in (13, 14, 15, 16):
         _amplification(case, roll, rng)
+    elif roll == 17:  # a checkpoint directory: its flat recipe is the target
+        flat = next((name for name in case.files if name.endswith(".json")), None)
+        data = case.files.pop(flat) if flat else b'{"$schema": 1}\n'
+        case.files["ckpt/recipe.flat.json"] = data
+        case.target = rng.choice(["ckpt", "ckpt/", "./ckpt"])
 
 
 _RECIPE_HEAD = "metadata:\n  recipe_type: ptq\nquantize:\n  quant_cfg:\n"

@@ -304,9 +304,26 @@ export function resolve(nameOrPath, options = {}) {
   return flatten(expand(nameOrPath, options), { provenance: options.provenance, hash: options.hash });
 }
 
-/** Whether a target is checked as a flat recipe (by its `.json` suffix). */
-export function isFlatFile(target) {
-  return String(target).endsWith('.json');
+/** The flat recipe inside a checkpoint directory written by `qrecipe quantize` (Python). */
+export const CHECKPOINT_RECIPE = 'recipe.flat.json';
+
+/** The flat recipe of a checkpoint directory, named from the directory as given. */
+function checkpointRecipe(directory) {
+  return `${String(directory).replace(/\/+$/, '')}/${CHECKPOINT_RECIPE}`;
+}
+
+/**
+ * Whether a target is checked as a flat recipe: a `.json` file, or (given a host to look with)
+ * a checkpoint directory that holds its flat recipe.
+ */
+export function isFlatFile(target, host = null) {
+  if (String(target).endsWith('.json')) return true;
+  return host !== null && host.stat(host.absolute(checkpointRecipe(target))) === 'file';
+}
+
+/** The flat recipe a target names: the file itself, or a checkpoint directory's. */
+export function flatFileName(target, host) {
+  return host.stat(host.absolute(String(target))) === 'dir' ? checkpointRecipe(target) : String(target);
 }
 
 /**
@@ -317,11 +334,11 @@ export function isFlatFile(target) {
  */
 export function validateTarget(target, options = {}) {
   try {
-    if (isFlatFile(target)) {
-      const host = options.host;
-      if (!host) throw new Error('a host is required: pass {host} (see memoryHost)');
-      const raw = readFile(host, host.absolute(target), target, 'flat recipe');
-      loadFlat(raw, { file: target, hash: options.hash });
+    const host = options.host;
+    if (!host) throw new Error('a host is required: pass {host} (see memoryHost)');
+    if (isFlatFile(target, host)) {
+      const file = flatFileName(target, host);
+      loadFlat(readFile(host, host.absolute(file), file, 'flat recipe'), { file, hash: options.hash });
       return [];
     }
     const library = libraryFor(options);
