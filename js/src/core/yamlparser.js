@@ -459,7 +459,7 @@ class Parser {
   }
 
   /** Why the text at the current position, where a key belongs, is not a key. */
-  keyProblem() {
+  keyProblem(flow = false) {
     const here = this.text[this.pos];
     if (here === '?' && this.blankAt(this.pos + 1)) {
       return this.fail(
@@ -469,7 +469,8 @@ class Parser {
         { atPath: true },
       );
     }
-    if (here === ':' && this.blankAt(this.pos + 1)) {
+    if (here === ':' && (flow || this.blankAt(this.pos + 1))) {
+      // inside { }, ':' always starts a value
       return this.fail(this.pos, "a mapping key is missing before ':'", null, { atPath: true });
     }
     if (isOneOf(here, '&!')) {
@@ -1029,7 +1030,7 @@ class Parser {
       } else if (isOneOf(here, ',]')) {
         throw this.fail(this.pos, here === ',' ? 'expected a key' : "did not find expected ',' or '}'");
       } else {
-        throw this.keyProblem();
+        throw this.keyProblem(true);
       }
       this.skipSpaces();
       if (this.text[this.pos] !== ':') {

@@ -451,7 +451,7 @@ class _Parser:
         self.skip_blank_lines()
         return node
 
-    def key_problem(self) -> RecipeError:
+    def key_problem(self, *, flow: bool = False) -> RecipeError:
         """Why the text at the current position, where a key belongs, is not a key."""
         here = self.text[self.pos]
         if here == "?" and self.blank_at(self.pos + 1):
@@ -461,7 +461,7 @@ class _Parser:
                 "explicit keys ('? ') are not supported",
                 at_path=True,
             )
-        if here == ":" and self.blank_at(self.pos + 1):
+        if here == ":" and (flow or self.blank_at(self.pos + 1)):  # inside { }, ':' is one
             return self.fail(self.pos, "a mapping key is missing before ':'", at_path=True)
         if here in "&!":
             return self.fail(
@@ -1054,7 +1054,7 @@ class _Parser:
                     "expected a key" if here == "," else "did not find expected ',' or '}'",
                 )
             else:
-                raise self.key_problem()
+                raise self.key_problem(flow=True)
             self.skip_spaces()
             if self.text[self.pos] != ":":
                 raise self.fail(
