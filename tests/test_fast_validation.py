@@ -10,9 +10,9 @@ from qrecipe.language.errors import RecipeError
 from qrecipe.language.yamlio import parse_yaml
 
 ROOT = Path(__file__).parent
-DOCUMENTS = sorted((ROOT / "vectors" / "cases").rglob("*.y*ml")) + sorted(
-    (ROOT / "golden").glob("*.json")
-)
+DOCUMENTS = sorted(
+    path for path in (ROOT / "vectors" / "cases").rglob("*.y*ml") if path.is_file()
+) + sorted((ROOT / "golden").glob("*.json"))
 
 
 def documents():

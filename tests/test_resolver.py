@@ -1,6 +1,7 @@
 """Import semantics of the resolver, positive and negative."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -433,3 +434,18 @@ def test_renamed_recipe_names_resolve_with_a_warning(tree):
     with pytest.warns(qrecipe.RecipeDeprecationWarning, match="kv_fp8"):
         old = qrecipe.resolve("general/ptq/fp8_default-fp8_kv")
     assert old == qrecipe.resolve("general/ptq/fp8_default-kv_fp8")
+
+
+def test_a_file_outside_every_search_root_is_named_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in JavaScript (js/test/api.test.js): not '<directory>:<name>'."""
+    (tmp_path / "work").mkdir()
+    outside = tmp_path / "outside" / "recipe.yaml"
+    outside.parent.mkdir()
+    outside.write_text("metadata:\n  recipe_type: ptq\nquantize:\n  quant_cfg: 7\n")
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delenv("QRECIPE_PATH", raising=False)
+    for target in (str(outside), "../outside/recipe.yaml"):
+        (diagnostic,) = qrecipe.validate(target)
+        assert (diagnostic.code, diagnostic.file) == ("schema", str(outside.resolve()))

@@ -36,12 +36,22 @@ def load_case(case_dir: Path) -> dict[str, Any]:
 
 
 def generate(spec: dict[str, Any], work: Path) -> None:
-    """Create the files a case asks for at test time (big files, symbolic links)."""
+    """Create the files a case asks for at test time (big files, symbolic links, FIFOs)."""
     for item in spec.get("generate", []):
         if "symlink" in item:
             link = work / item["symlink"]
             link.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(item["target"], link)
+            continue
+        if "fifo" in item:
+            (work / item["fifo"]).parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(work / item["fifo"])
+            continue
+        if "size" in item:  # a sparse file: its size costs no disk
+            file = work / item["file"]
+            file.parent.mkdir(parents=True, exist_ok=True)
+            with open(file, "wb") as handle:
+                handle.truncate(item["size"])
             continue
         text = item.get("header", "") + item["line"] * item["repeat"] + item.get("footer", "")
         file = work / item["file"]

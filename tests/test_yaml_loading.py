@@ -27,7 +27,7 @@ def test_integer_keys_become_strings():
         ("m: {-1: 1, '-1': 2}\n", DuplicateKeyError, 1, 12, "duplicate key"),
         ("1.5: x\n", RecipeSyntaxError, 1, 1, "keys must be strings"),
         ("true: x\n", RecipeSyntaxError, 1, 1, "keys must be strings"),
-        ("? [a]\n: x\n", RecipeSyntaxError, 1, 3, "keys must be strings"),
+        ("? [a]\n: x\n", RecipeSyntaxError, 1, 1, "keys must be strings"),
         ("base: &b {x: 1}\nother:\n  <<: *b\n", RecipeSyntaxError, 3, 3, "merge keys"),
         ("a: !!python/object:os.system ls\n", RecipeSyntaxError, 1, 4, "unsupported YAML value"),
         ("a: 2024-01-01\n", RecipeSyntaxError, 1, 4, "timestamp"),

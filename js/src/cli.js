@@ -172,12 +172,25 @@ const STDIN = '-';
 const STDIN_NAME = '<stdin>';
 const TARGET_SUFFIXES = ['.yaml', '.yml', '.flat.json'];
 
+/** 'file', 'dir' or null, whatever the path (a name too long, a link loop...). */
+function statKind(path) {
+  let stats;
+  try {
+    stats = fs.statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return null;
+  }
+  if (!stats) return null;
+  if (stats.isFile()) return 'file';
+  return stats.isDirectory() ? 'dir' : null;
+}
+
 function isDirectory(path) {
-  return fs.statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  return statKind(path) === 'dir';
 }
 
 function isDirectoryRecipe(path) {
-  return ['quantize.yml', 'quantize.yaml'].some((name) => fs.statSync(nodePath.join(path, name), { throwIfNoEntry: false })?.isFile());
+  return ['quantize.yml', 'quantize.yaml'].some((name) => statKind(nodePath.join(path, name)) === 'file');
 }
 
 function expandTargets(files, cwd) {
@@ -190,14 +203,23 @@ function expandTargets(files, cwd) {
     }
     const found = [];
     const recipes = [];
+    // Links count as what they lead to (as in Python); links to directories are not followed below them.
     const walk = (directory, prefix) => {
-      for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+      let entries;
+      try {
+        entries = fs.readdirSync(directory, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const entry of entries) {
         const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
         const child = nodePath.join(directory, entry.name);
-        if (entry.isDirectory()) {
+        const link = entry.isSymbolicLink();
+        const kind = link ? statKind(child) : entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : null;
+        if (kind === 'dir') {
           if (isDirectoryRecipe(child)) recipes.push(relative);
-          walk(child, relative);
-        } else if (entry.isFile() && TARGET_SUFFIXES.some((suffix) => entry.name.endsWith(suffix))) {
+          if (!link) walk(child, relative);
+        } else if (kind === 'file' && TARGET_SUFFIXES.some((suffix) => entry.name.endsWith(suffix))) {
           found.push(relative);
         }
       }
@@ -206,7 +228,8 @@ function expandTargets(files, cwd) {
     const kept = found.filter((file) => !recipes.some((recipe) => file.startsWith(`${recipe}/`)));
     const shown = argument.replace(/\/+$/, '');
     for (const relative of [...kept, ...recipes].sort(byCodePoint)) {
-      targets.push(shown === '' || shown === '.' ? relative : `${shown}/${relative}`);
+      if (!shown && argument.startsWith('/')) targets.push(`/${relative}`);
+      else targets.push(shown === '' || shown === '.' ? relative : `${shown}/${relative}`);
     }
   }
   return targets;
@@ -368,7 +391,7 @@ function wrap(text, width) {
 }
 
 function fingerprintCommand(args, io) {
-  const flat = isFlatFile(args.file)
+  const flat = isFlatFile(args.file, { cwd: io.cwd })
     ? loadFlat(args.file, { cwd: io.cwd })
     : resolve(args.file, { path: args.path, cwd: io.cwd, onNotice: withNotices(io) });
   io.out(`${fingerprint(flat)}\n`);

@@ -85,8 +85,13 @@ export interface Host {
   pathSeparator?: string;
   absolute(path: string): string;
   realpath(path: string): string;
+  /** 'file' for a regular file, 'dir' for a directory, null otherwise (never throws). */
   stat(path: string): 'file' | 'dir' | null;
-  read(path: string): string | Uint8Array;
+  /**
+   * The content of a file. A host that can should refuse a file larger than `limit` bytes
+   * before reading it, by throwing an error with code 'EFBIG' and the file's `size`.
+   */
+  read(path: string, limit?: number): string | Uint8Array;
   list?(directory: string): string[];
   expandUser?(path: string): string;
 }

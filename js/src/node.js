@@ -26,6 +26,19 @@ function expandUser(path) {
   return path;
 }
 
+/** 'file', 'dir' or null (missing, a name too long, a symbolic-link loop, a FIFO...): never throws. */
+function statKind(path) {
+  let stats;
+  try {
+    stats = fs.statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return null;
+  }
+  if (!stats) return null;
+  if (stats.isFile()) return 'file';
+  return stats.isDirectory() ? 'dir' : null;
+}
+
 /** Resolve symbolic links as far as the path exists (like Python's Path.resolve()). */
 function realpath(path) {
   try {
@@ -48,9 +61,42 @@ function listFiles(directory) {
   for (const entry of entries) {
     const child = nodePath.join(directory, entry.name);
     if (entry.isDirectory()) found.push(...listFiles(child));
-    else if (entry.isFile()) found.push(child);
+    // A link to a file counts as the file (as in Python); links to directories are not followed.
+    else if (entry.isFile() || (entry.isSymbolicLink() && statKind(child) === 'file')) found.push(child);
   }
   return found.sort();
+}
+
+const NONBLOCK = fs.constants.O_NONBLOCK || 0;
+
+/**
+ * The bytes of a regular file, opened without blocking (a FIFO must not hang the reader).
+ * With `limit`, a larger file is refused before a byte is read: the error has code 'EFBIG'
+ * and the file's `size`; at most `limit + 1` bytes are read in any case.
+ */
+function readRegularFile(path, limit = Infinity) {
+  const descriptor = fs.openSync(path, fs.constants.O_RDONLY | NONBLOCK);
+  try {
+    const stats = fs.fstatSync(descriptor);
+    if (!stats.isFile()) {
+      const reason = stats.isDirectory() ? 'Is a directory' : 'not a regular file';
+      throw Object.assign(new Error(reason), { code: stats.isDirectory() ? 'EISDIR' : 'ENOTREG' });
+    }
+    if (stats.size > limit) throw Object.assign(new Error('file too large'), { code: 'EFBIG', size: stats.size });
+    const chunks = [];
+    let remaining = Number.isFinite(limit) ? limit + 1 : stats.size + 1;
+    for (;;) {
+      const buffer = Buffer.alloc(Math.min(Math.max(remaining, 1), 1 << 16));
+      const count = fs.readSync(descriptor, buffer, 0, buffer.length, null);
+      if (count === 0) break;
+      chunks.push(buffer.subarray(0, count));
+      remaining -= count;
+      if (Number.isFinite(limit) && remaining <= 0) break;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    fs.closeSync(descriptor);
+  }
 }
 
 /**
@@ -68,13 +114,8 @@ export function fsHost({ cwd = process.cwd(), builtinRoot = BUILTIN_ROOT, search
     expandUser,
     absolute: (path) => nodePath.resolve(base, expandUser(String(path))),
     realpath,
-    stat(path) {
-      const stats = fs.statSync(path, { throwIfNoEntry: false });
-      if (!stats) return null;
-      if (stats.isFile()) return 'file';
-      return stats.isDirectory() ? 'dir' : null;
-    },
-    read: (path) => fs.readFileSync(path),
+    stat: statKind,
+    read: readRegularFile,
     list: listFiles,
   };
 }
@@ -83,7 +124,8 @@ function withHost(options = {}) {
   return {
     hash: nodeSha256,
     ...options,
-    host: options.host || fsHost({ cwd: options.cwd, builtinRoot: options.builtinRoot, searchPath: options.searchPath }),
+    host:
+      options.host || fsHost({ cwd: options.cwd, builtinRoot: options.builtinRoot, searchPath: options.searchPath }),
   };
 }
 
@@ -117,16 +159,18 @@ export function listRecipes(options = {}) {
  */
 export function loadFlat(source, options = {}) {
   if (typeof source === 'string' && !source.trimStart().startsWith('{')) {
-    let raw;
-    try {
-      raw = fs.readFileSync(nodePath.resolve(options.cwd || process.cwd(), source));
-    } catch (error) {
-      const reason = error.code === 'ENOENT' ? 'No such file or directory' : error.message;
-      throw new core.RecipeNotFoundError(`cannot read flat recipe ${source}: ${reason}`, { file: source });
-    }
-    return core.loadFlat(raw, { file: source, hash: nodeSha256, ...options });
+    // A path: a flat recipe file, or a checkpoint directory holding one.
+    const host = fsHost({ cwd: options.cwd });
+    const file = core.flatFileName(source, host);
+    const raw = core.readFile(host, host.absolute(file), file, 'flat recipe');
+    return core.loadFlat(raw, { hash: nodeSha256, ...options, file });
   }
   return core.loadFlat(source, { hash: nodeSha256, ...options });
+}
+
+/** Whether a target is checked as a flat recipe: a `.json` file or a checkpoint directory. */
+export function isFlatFile(target, options = {}) {
+  return core.isFlatFile(target, options.host || fsHost({ cwd: options.cwd }));
 }
 
 /** Check a flat recipe (schema and fingerprint): `{valid, errors}`. */

@@ -2,11 +2,12 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import * as core from '../src/core/index.js';
-import { prettyJson, resolve, validate, validateFlat } from '../src/node.js';
+import { prettyJson, resolve, validate, validateFile, validateFlat } from '../src/node.js';
 import { builtinRecipes } from '../recipes/bundle.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -88,5 +89,21 @@ test('the core imports no Node built-ins', () => {
   for (const file of fs.readdirSync(coreDir)) {
     const text = fs.readFileSync(path.join(coreDir, file), 'utf8');
     assert.doesNotMatch(text, /from ['"]node:/, file);
+  }
+});
+
+test('a file outside every search root is named by its absolute path, as in Python', () => {
+  const scratch = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'qrecipe-outside-'));
+  try {
+    fs.mkdirSync(path.join(scratch, 'work'));
+    fs.mkdirSync(path.join(scratch, 'outside'));
+    const outside = path.join(scratch, 'outside', 'recipe.yaml');
+    fs.writeFileSync(outside, 'metadata:\n  recipe_type: ptq\nquantize:\n  quant_cfg: 7\n');
+    for (const target of [outside, '../outside/recipe.yaml']) {
+      const [diagnostic] = validateFile(target, { cwd: path.join(scratch, 'work'), searchPath: '' });
+      assert.deepEqual([diagnostic.code, diagnostic.file], ['schema', outside]);
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
   }
 });

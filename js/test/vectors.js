@@ -1,6 +1,7 @@
 // Runs the language-neutral conformance vectors (tests/vectors/cases) against this package.
 // Shared by the test suite and by scripts that report agreement.
 
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,13 +25,27 @@ export function loadCase(caseDir) {
   return JSON.parse(fs.readFileSync(path.join(caseDir, 'case.json'), 'utf8'));
 }
 
-/** Create the files a case asks for at test time (big files, symbolic links). */
+/** Create the files a case asks for at test time (big files, symbolic links, FIFOs). */
 function generate(spec, work) {
   for (const item of spec.generate || []) {
     if (item.symlink !== undefined) {
       const link = path.join(work, item.symlink);
       fs.mkdirSync(path.dirname(link), { recursive: true });
       fs.symlinkSync(item.target, link);
+      continue;
+    }
+    if (item.fifo !== undefined) {
+      const fifo = path.join(work, item.fifo);
+      fs.mkdirSync(path.dirname(fifo), { recursive: true });
+      execFileSync('mkfifo', [fifo]); // Node has no mkfifo of its own
+      continue;
+    }
+    if (item.size !== undefined) {
+      // A sparse file: its size costs no disk.
+      const file = path.join(work, item.file);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.closeSync(fs.openSync(file, 'w'));
+      fs.truncateSync(file, item.size);
       continue;
     }
     const text = (item.header || '') + item.line.repeat(item.repeat) + (item.footer || '');

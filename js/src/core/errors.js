@@ -74,7 +74,11 @@ export class Diagnostic {
   }
 }
 
-/** Base class of every error about a recipe or flat document; carries one or more diagnostics. */
+/**
+ * Base class of every error about a recipe or flat document; carries one or more diagnostics.
+ * Each subclass names its code; build its diagnostics with `diagnostic()` (or pass a message and
+ * where it is), so that the code always matches the error's type.
+ */
 export class RecipeError extends Error {
   static code = 'error';
 
@@ -83,10 +87,9 @@ export class RecipeError extends Error {
    * @param {Partial<DiagnosticFields>} [where] location fields when `diagnostics` is a message
    */
   constructor(diagnostics, where = {}) {
-    const code = new.target.code;
     let list;
     if (typeof diagnostics === 'string') {
-      list = [new Diagnostic({ message: diagnostics, ...where, code })];
+      list = [new.target.diagnostic(diagnostics, where)];
     } else if (diagnostics instanceof Diagnostic) {
       list = [diagnostics];
     } else {
@@ -96,6 +99,15 @@ export class RecipeError extends Error {
     this.name = new.target.name;
     /** @type {Diagnostic[]} */
     this.diagnostics = list;
+  }
+
+  /**
+   * A diagnostic carrying this error type's code.
+   * @param {string} message
+   * @param {Partial<DiagnosticFields>} [where]
+   */
+  static diagnostic(message, where = {}) {
+    return new Diagnostic({ ...where, message, code: this.code });
   }
 
   get code() {

@@ -2,11 +2,11 @@
 // Defaults are read from the published flat schema, never restated here.
 
 import { fingerprint as computeFingerprint } from './canonical.js';
-import { Diagnostic, RecipeSemanticError, SchemaValidationError } from './errors.js';
-import { deepCopy } from './resolver.js';
+import { deepCopy, hasKey, isObject, setKey } from './data.js';
+import { RecipeSemanticError, SchemaValidationError } from './errors.js';
 import { SCHEMAS, schemaDiagnostics } from './schemacheck.js';
 import { show } from './show.js';
-import { hasKey, joinPointer, setKey } from './yamlio.js';
+import { joinPointer } from './yamlio.js';
 
 const EXMY = /^[Ee](\d+)[Mm](\d+)$/;
 
@@ -19,10 +19,6 @@ const ROTATE_DEFAULTS = Object.fromEntries(
 );
 const DEFAULT_DESCRIPTION = String(SCHEMAS.flat.properties.metadata.properties.description.default);
 const DEFAULT_ALGORITHM = String(SCHEMAS.recipe.$defs.quantize.properties.algorithm.default);
-
-function isObject(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** "e4m3" -> [4, 3]; other values unchanged. */
 export function exmy(value) {
@@ -90,19 +86,17 @@ class Flattener {
     }
   }
 
-  problem(message, pointer, hint = null, { key = null, code = 'semantic' } = {}) {
+  problem(message, pointer, hint = null, { key = null, error = RecipeSemanticError } = {}) {
     const origin = this.locate(pointer);
     const suffix = key ? `/${key}` : '';
     const [line, column] = origin ? origin.position(suffix) : [null, null];
     this.problems.push(
-      new Diagnostic({
-        message,
+      error.diagnostic(message, {
         file: origin ? origin.file : this.resolution.recipe,
         line,
         column,
         pointer: (origin ? origin.pointer : pointer) + suffix,
         chain: origin ? origin.chain : [],
-        code,
         hint,
       }),
     );
@@ -217,7 +211,7 @@ class Flattener {
         for (const found of schemaDiagnostics(algorithm, null, null, { definition: 'algorithm_object' })) {
           this.problem(found.message, '/quantize/algorithm', found.hint, {
             key: found.pointer.replace(/^\/+/, '') || null,
-            code: 'schema',
+            error: SchemaValidationError,
           });
         }
       }
@@ -270,14 +264,12 @@ class Flattener {
     // The key may come from a snippet merged into this mapping; name its path anyway.
     const suffix = pointer.slice(this.locatedAt(pointer).length);
     const [line, column] = origin ? origin.position(suffix) : [null, null];
-    return new Diagnostic({
-      message: diagnostic.message,
+    return SchemaValidationError.diagnostic(diagnostic.message, {
       file: origin ? origin.file : this.resolution.recipe,
       line,
       column,
       pointer: origin ? origin.pointer + suffix : pointer,
       chain: origin ? origin.chain : [],
-      code: 'schema',
       hint: diagnostic.hint,
     });
   }

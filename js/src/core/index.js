@@ -3,15 +3,17 @@
 
 import { canonicalBytes, canonicalJson, fingerprint, prettyJson } from './canonical.js';
 import {
-  Diagnostic,
   FingerprintMismatchError,
   RecipeError,
   RecipeNotFoundError,
-  RecipeSyntaxError,
+  RecipeSemanticError,
   SchemaValidationError,
   sortDiagnostics,
 } from './errors.js';
+import { isObject } from './data.js';
+import { readFile } from './files.js';
 import { flatten } from './flatten.js';
+import { parseJson } from './jsonio.js';
 import { Library, stripSuffix } from './library.js';
 import { ENTRY_LIST, HEADER, RECIPE, RECIPE_METADATA, Resolver, detectKind } from './resolver.js';
 import { SCHEMAS, SCHEMA_TEXTS, checkSchema, schemaDiagnostics } from './schemacheck.js';
@@ -26,6 +28,8 @@ export { Library } from './library.js';
 export { Resolver, KIND_WORDS } from './resolver.js';
 export { flatten } from './flatten.js';
 export { parseYaml } from './yamlio.js';
+export { parseJson } from './jsonio.js';
+export { readFile } from './files.js';
 
 /** The published JSON Schema `name` ("recipe" or "flat"), parsed (shared: do not mutate). */
 export function schema(name = 'recipe') {
@@ -42,42 +46,36 @@ export function schemaText(name = 'recipe') {
   return SCHEMA_TEXTS[name];
 }
 
-function isObject(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 function outcome(diagnostics) {
   return { valid: diagnostics.length === 0, errors: diagnostics.map((d) => d.toJSON()) };
 }
 
 function documentDiagnostics(documents, file, kind) {
   if (!documents.length || documents.every((d) => d.data === null)) {
-    return [new Diagnostic({ message: `${file} is empty`, file, line: 1, column: 1, code: 'semantic' })];
+    return [RecipeSemanticError.diagnostic(`${file} is empty`, { file, line: 1, column: 1 })];
   }
   if (documents.length === 2) {
     const [header, body] = documents;
     if (header.data !== null && !isObject(header.data)) {
       return [
-        new Diagnostic({
-          message: `the first of two YAML documents must be a mapping holding only 'imports', got ${kindOfValue(header.data)}`,
-          file,
-          line: header.start[0],
-          column: header.start[1],
-          code: 'schema',
-        }),
+        SchemaValidationError.diagnostic(
+          `the first of two YAML documents must be a mapping holding only 'imports', got ${kindOfValue(header.data)}`,
+          { file, line: header.start[0], column: header.start[1] },
+        ),
       ];
     }
     const diagnostics = schemaDiagnostics(header.data || {}, header, file, { definition: HEADER });
     if (!Array.isArray(body.data)) {
       diagnostics.push(
-        new Diagnostic({
-          message: `the second of two YAML documents must be a list of quant_cfg entries, got ${kindOfValue(body.data)}`,
-          file,
-          line: body.start[0],
-          column: body.start[1],
-          code: 'schema',
-          hint: "only list snippets use two documents; put 'imports' in the mapping itself",
-        }),
+        SchemaValidationError.diagnostic(
+          `the second of two YAML documents must be a list of quant_cfg entries, got ${kindOfValue(body.data)}`,
+          {
+            file,
+            line: body.start[0],
+            column: body.start[1],
+            hint: "only list snippets use two documents; put 'imports' in the mapping itself",
+          },
+        ),
       );
     } else {
       diagnostics.push(...schemaDiagnostics(body.data, body, file, { definition: kind || ENTRY_LIST }));
@@ -87,13 +85,14 @@ function documentDiagnostics(documents, file, kind) {
   const [doc] = documents;
   if (!isObject(doc.data) && !Array.isArray(doc.data)) {
     return [
-      new Diagnostic({
-        message: `a recipe or snippet must be a mapping or a list, got ${kindOfValue(doc.data)}`,
-        file,
-        line: doc.start[0],
-        column: doc.start[1],
-        code: 'schema',
-      }),
+      SchemaValidationError.diagnostic(
+        `a recipe or snippet must be a mapping or a list, got ${kindOfValue(doc.data)}`,
+        {
+          file,
+          line: doc.start[0],
+          column: doc.start[1],
+        },
+      ),
     ];
   }
   return schemaDiagnostics(doc.data, doc, file, { definition: kind || null });
@@ -111,21 +110,12 @@ export function validate(input, kind = null, { file = '<input>' } = {}) {
   }
   try {
     const documents =
-      typeof input === 'string' || input instanceof Uint8Array
-        ? parseYaml(input, file)
-        : [new YamlDocument(input)];
+      typeof input === 'string' || input instanceof Uint8Array ? parseYaml(input, file) : [new YamlDocument(input)];
     return outcome(documentDiagnostics(documents, file, kind));
   } catch (error) {
     if (error instanceof RecipeError) return outcome(error.diagnostics);
     throw error;
   }
-}
-
-function jsonErrorPosition(error, text) {
-  const match = /position (\d+)/.exec(error.message);
-  const offset = match ? Number(match[1]) : text.length;
-  const before = text.slice(0, offset).split('\n');
-  return [before.length, Array.from(before[before.length - 1]).length + 1];
 }
 
 /**
@@ -140,24 +130,8 @@ export function loadFlat(input, { file, hash = sha256Hex } = {}) {
   let doc = null;
   if (typeof input === 'string' || input instanceof Uint8Array) {
     const name = file || '<flat recipe text>';
-    const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
-    try {
-      JSON.parse(text);
-    } catch (error) {
-      const [line, column] = jsonErrorPosition(error, text);
-      throw new RecipeSyntaxError(
-        new Diagnostic({
-          message: `invalid JSON: ${error.message.replace(/ in JSON at position \d+.*$/s, '')}`,
-          file: name,
-          line,
-          column,
-          code: 'syntax',
-        }),
-      );
-    }
-    const documents = parseYaml(input, name);
-    doc = documents[0] || null;
-    data = doc ? doc.data : null;
+    doc = parseJson(input, name);
+    data = doc.data;
     file = name;
   } else {
     data = JSON.parse(JSON.stringify(input));
@@ -167,17 +141,13 @@ export function loadFlat(input, { file, hash = sha256Hex } = {}) {
   const expected = fingerprint(data, hash);
   if (data.fingerprint !== expected) {
     const [line, column] = doc ? doc.position('/fingerprint') : [null, null];
-    throw new FingerprintMismatchError(
-      new Diagnostic({
-        message: `fingerprint ${data.fingerprint} does not match the content (${expected})`,
-        file,
-        line,
-        column,
-        pointer: '/fingerprint',
-        code: 'fingerprint',
-        hint: "the file was edited after it was resolved; regenerate it with 'qrecipe resolve'",
-      }),
-    );
+    throw new FingerprintMismatchError(`fingerprint ${data.fingerprint} does not match the content (${expected})`, {
+      file,
+      line,
+      column,
+      pointer: '/fingerprint',
+      hint: "the file was edited after it was resolved; regenerate it with 'qrecipe resolve'",
+    });
   }
   return data;
 }
@@ -287,14 +257,10 @@ export function locate(nameOrPath, library, onNotice = null) {
   let hint = `searched ${library.searched()}; 'qrecipe list' shows the built-ins; add directories with --path`;
   const similar = library.similarName(String(nameOrPath));
   if (similar !== null) hint = `did you mean ${pyRepr(similar)}? ${hint}`;
-  throw new RecipeNotFoundError(
-    new Diagnostic({
-      message: `recipe ${pyRepr(String(nameOrPath))} was not found`,
-      file: String(nameOrPath),
-      code: 'not-found',
-      hint,
-    }),
-  );
+  throw new RecipeNotFoundError(`recipe ${pyRepr(String(nameOrPath))} was not found`, {
+    file: String(nameOrPath),
+    hint,
+  });
 }
 
 /**
@@ -338,32 +304,44 @@ export function resolve(nameOrPath, options = {}) {
   return flatten(expand(nameOrPath, options), { provenance: options.provenance, hash: options.hash });
 }
 
-/** Whether a target is checked as a flat recipe (by its `.json` suffix). */
-export function isFlatFile(target) {
-  return String(target).endsWith('.json');
+/** The flat recipe inside a checkpoint directory written by `qrecipe quantize` (Python). */
+export const CHECKPOINT_RECIPE = 'recipe.flat.json';
+
+/** The flat recipe of a checkpoint directory, named from the directory as given. */
+function checkpointRecipe(directory) {
+  return `${String(directory).replace(/\/+$/, '')}/${CHECKPOINT_RECIPE}`;
+}
+
+/**
+ * Whether a target is checked as a flat recipe: a `.json` file, or (given a host to look with)
+ * a checkpoint directory that holds its flat recipe.
+ */
+export function isFlatFile(target, host = null) {
+  if (String(target).endsWith('.json')) return true;
+  return host !== null && host.stat(host.absolute(checkpointRecipe(target))) === 'file';
+}
+
+/** The flat recipe a target names: the file itself, or a checkpoint directory's. */
+export function flatFileName(target, host) {
+  return host.stat(host.absolute(String(target))) === 'dir' ? checkpointRecipe(target) : String(target);
 }
 
 /**
  * Every problem of a recipe, snippet or flat JSON file, with imports resolved (empty when valid).
  * @param {string} target
  * @param {ResolveOptions} [options]
- * @returns {Diagnostic[]}
+ * @returns {import('./errors.js').Diagnostic[]}
  */
 export function validateTarget(target, options = {}) {
   try {
-    const library = libraryFor(options);
-    if (isFlatFile(target)) {
-      const host = options.host;
-      let raw;
-      try {
-        raw = host.read(host.absolute(target));
-      } catch (error) {
-        const reason = error.strerror || (error.code === 'ENOENT' ? 'No such file or directory' : error.message);
-        throw new RecipeNotFoundError(`cannot read flat recipe ${target}: ${reason}`, { file: target });
-      }
-      loadFlat(raw, { file: target, hash: options.hash });
+    const host = options.host;
+    if (!host) throw new Error('a host is required: pass {host} (see memoryHost)');
+    if (isFlatFile(target, host)) {
+      const file = flatFileName(target, host);
+      loadFlat(readFile(host, host.absolute(file), file, 'flat recipe'), { file, hash: options.hash });
       return [];
     }
+    const library = libraryFor(options);
     const resolver = new Resolver(library);
     const located = locate(target, library, options.onNotice);
     if (library.host.stat(located.path) === 'dir') {

@@ -41,7 +41,10 @@ function relativeTo(file, root) {
 }
 
 function pathParts(name) {
-  return name.replaceAll('\\', '/').split('/').filter((part) => part && part !== '.');
+  return name
+    .replaceAll('\\', '/')
+    .split('/')
+    .filter((part) => part && part !== '.');
 }
 
 export function stripSuffix(name) {
@@ -52,13 +55,16 @@ export function stripSuffix(name) {
 // ------------------------------------------------------------------ roots and files
 /** A directory names are resolved in, with the label shown in messages. */
 export class SearchRoot {
-  constructor(path, label) {
+  /** `outside`: the directory of a file outside every root, which is named by its path. */
+  constructor(path, label, outside = false) {
     this.path = path;
     this.label = label;
+    this.outside = outside;
   }
 
   /** How a file under this root is named in messages and provenance. */
   display(file) {
+    if (this.outside) return file;
     const relative = relativeTo(file, this.path);
     return this.label ? `${this.label}:${relative}` : relative;
   }
@@ -111,10 +117,9 @@ export function isRecipeDir(host, path) {
 export function checkRelativeName(name) {
   const posix = name.replaceAll('\\', '/');
   if (posix.startsWith('/') || pathParts(name).includes('..') || name.includes(':')) {
-    throw new PathEscapeError(
-      `import path ${pyRepr(name)} must be relative to a search root and stay inside it`,
-      { hint: 'write library paths such as configs/numerics/fp8; add directories with --path' },
-    );
+    throw new PathEscapeError(`import path ${pyRepr(name)} must be relative to a search root and stay inside it`, {
+      hint: 'write library paths such as configs/numerics/fp8; add directories with --path',
+    });
   }
 }
 
@@ -156,7 +161,7 @@ export class Library {
   /** The first root holding `file`; a file outside every root is its own directory's. */
   rootOf(file) {
     for (const root of this.roots) if (root.contains(file)) return root;
-    return new SearchRoot(dirname(file), dirname(file));
+    return new SearchRoot(dirname(file), dirname(file), true);
   }
 
   findIn(root, name, allowDir) {
@@ -164,10 +169,9 @@ export class Library {
       if (this.host.stat(candidate) === 'file' || (allowDir && isRecipeDir(this.host, candidate))) {
         const real = this.host.realpath(candidate);
         if (!root.contains(real)) {
-          throw new PathEscapeError(
-            `${pyRepr(name)} resolves to ${real}, outside the search root ${root.path}`,
-            { hint: 'symbolic links must stay inside their search root' },
-          );
+          throw new PathEscapeError(`${pyRepr(name)} resolves to ${real}, outside the search root ${root.path}`, {
+            hint: 'symbolic links must stay inside their search root',
+          });
         }
         return this.located(candidate, root);
       }
@@ -180,7 +184,13 @@ export class Library {
     checkRelativeName(name);
     let order = [...this.roots];
     if (importerRoot) {
-      order = [importerRoot, ...order.filter((r) => !(r.path === importerRoot.path && r.label === importerRoot.label))];
+      order = [
+        importerRoot,
+        ...order.filter(
+          (r) =>
+            !(r.path === importerRoot.path && r.label === importerRoot.label && r.outside === importerRoot.outside),
+        ),
+      ];
     }
     for (const root of order) {
       const found = this.findIn(root, name, false);
@@ -236,7 +246,7 @@ export class Library {
       if (root.label === 'builtin') base = root.path;
       else if (folder) base = joinPath(root.path, folder);
       else continue;
-      if (!root.contains(base)) continue; // an absolute name or one climbing out
+      if (!root.contains(this.host.realpath(base))) continue; // an absolute name or one climbing out
       for (const located of this.yamlFiles(base, root)) {
         names.push(stripSuffix(relativeTo(located.path, root.path)));
       }

@@ -10,25 +10,25 @@
 //   imports itself through its ancestors is an error naming the whole chain.
 
 import {
-  Diagnostic,
   ERROR_CLASSES,
   ImportCycleError,
   ImportKindError,
   ImportNotFoundError,
   RecipeError,
   RecipeLimitError,
-  RecipeNotFoundError,
   RecipeSemanticError,
   SchemaValidationError,
 } from './errors.js';
 import { closestMatch } from './difflib.js';
+import { readFile } from './files.js';
 import { SUFFIXES } from './library.js';
 import { schemaDiagnostics } from './schemacheck.js';
 import { kindOfValue, show } from './show.js';
-import { hasKey, joinPointer, parseYaml, setKey } from './yamlio.js';
+import { deepCopy, hasKey, isObject, keepKeyOrder, setKey, writtenKeys } from './data.js';
+import { MAX_IMPORT_DEPTH, MAX_IMPORTED_FILES, MAX_RESOLVED_BYTES, MAX_RESOLVED_VALUES } from './limits.js';
+import { joinPointer, parseYaml } from './yamlio.js';
 
-export const MAX_IMPORT_DEPTH = 32;
-export const MAX_IMPORTED_FILES = 1000;
+export { MAX_IMPORT_DEPTH, MAX_IMPORTED_FILES };
 
 // What a file holds, told apart by shape exactly as the schema's top-level if/then/else does.
 export const RECIPE = 'recipe';
@@ -62,19 +62,46 @@ const PLACE_KIND = {
 };
 const KIND_PLACE = Object.fromEntries(Object.entries(PLACE_KIND).map(([place, kind]) => [kind, place]));
 
-function isObject(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
+export { deepCopy };
+
+/** Bytes of a string in UTF-8. */
+export function textSize(text) {
+  let size = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    if (code < 0x800) size += 1;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      size += 2; // a pair: four bytes for two units
+      i += 1;
+    } else size += 2;
+  }
+  return size;
 }
 
-/** A deep copy of plain JSON data. */
-export function deepCopy(value) {
-  if (Array.isArray(value)) return value.map(deepCopy);
-  if (isObject(value)) {
-    const copy = {};
-    for (const key of Object.keys(value)) setKey(copy, key, deepCopy(value[key]));
-    return copy;
+/** The values in `value` (itself included) and the bytes of its strings and keys. */
+export function measure(value) {
+  if (Array.isArray(value)) {
+    let values = 1;
+    let size = 0;
+    for (const item of value) {
+      const [innerValues, innerSize] = measure(item);
+      values += innerValues;
+      size += innerSize;
+    }
+    return [values, size];
   }
-  return value;
+  if (isObject(value)) {
+    let values = 1;
+    let size = 0;
+    for (const key of Object.keys(value)) {
+      const [innerValues, innerSize] = measure(value[key]);
+      values += innerValues;
+      size += innerSize + textSize(key);
+    }
+    return [values, size];
+  }
+  return [1, typeof value === 'string' ? textSize(value) : 0];
 }
 
 /** The kind of a parsed file, by shape. */
@@ -107,21 +134,27 @@ export class SourceFile {
   }
 }
 
-/** Where a resolved mapping was written. */
+/** Where a resolved mapping was written (line and column are looked up when asked for). */
 export class Origin {
-  constructor(file, line, column, pointer, chain, document = null) {
+  constructor(file, pointer, chain, document = null) {
     this.file = file;
-    this.line = line;
-    this.column = column;
     this.pointer = pointer;
     this.chain = chain;
     this.document = document;
   }
 
-  /** Line and column of `pointer + suffix` when it was written in this file. */
+  get line() {
+    return this.position('')[0];
+  }
+
+  get column() {
+    return this.position('')[1];
+  }
+
+  /** Line and column of `pointer + suffix`, or of the nearest enclosing value (looked up when asked for). */
   position(suffix) {
-    if (this.document === null || !suffix) return [this.line, this.column];
-    return this.document.position(this.pointer + suffix) || [this.line, this.column];
+    if (this.document === null) return [null, null];
+    return this.document.position(this.pointer + suffix) || [null, null];
   }
 }
 
@@ -137,14 +170,6 @@ export class Resolution {
     return object !== null && typeof object === 'object' ? this.origins.get(object) || null : null;
   }
 }
-
-const STRERROR = {
-  ENOENT: 'No such file or directory',
-  EISDIR: 'Is a directory',
-  EACCES: 'Permission denied',
-  ENOTDIR: 'Not a directory',
-  ELOOP: 'Too many levels of symbolic links',
-};
 
 function rethrowAs(error, diagnostics) {
   const Cls = ERROR_CLASSES[error.code] || RecipeError;
@@ -164,13 +189,7 @@ export class Resolver {
   read(located, { standaloneKind = null } = {}) {
     const cached = this.files.get(located.path);
     if (cached) return cached;
-    let raw;
-    try {
-      raw = this.host.read(located.path);
-    } catch (error) {
-      const reason = error.strerror || STRERROR[error.code] || error.message;
-      throw new RecipeNotFoundError(`cannot read ${located.display}: ${reason}`, { file: located.display });
-    }
+    const raw = readFile(this.host, located.path, located.display);
     const source = this.parse(raw, located, { standaloneKind });
     this.files.set(located.path, source);
     return source;
@@ -192,32 +211,32 @@ export class Resolver {
       bodyDoc = second;
       if (header.data !== null && !isObject(header.data)) {
         throw new SchemaValidationError(
-          new Diagnostic({
-            message: `the first of two YAML documents must be a mapping holding only 'imports', got ${kindOfValue(header.data)}`,
+          `the first of two YAML documents must be a mapping holding only 'imports', got ${kindOfValue(header.data)}`,
+          {
             file: display,
             line: header.start[0],
             column: header.start[1],
-            code: 'schema',
-          }),
+          },
         );
       }
       const diagnostics = schemaDiagnostics(header.data || {}, header, display, { definition: HEADER });
       if (!Array.isArray(second.data)) {
         diagnostics.push(
-          new Diagnostic({
-            message: `the second of two YAML documents must be a list of quant_cfg entries, got ${kindOfValue(second.data)}`,
-            file: display,
-            line: second.start[0],
-            column: second.start[1],
-            code: 'schema',
-            hint: "only list snippets use two documents; put 'imports' in the mapping itself",
-          }),
+          SchemaValidationError.diagnostic(
+            `the second of two YAML documents must be a list of quant_cfg entries, got ${kindOfValue(second.data)}`,
+            {
+              file: display,
+              line: second.start[0],
+              column: second.start[1],
+              hint: "only list snippets use two documents; put 'imports' in the mapping itself",
+            },
+          ),
         );
       } else {
         diagnostics.push(...schemaDiagnostics(second.data, second, display, { definition: ENTRY_LIST }));
       }
       if (diagnostics.length) throw new SchemaValidationError(diagnostics);
-      imports = { ...((header.data || {}).imports || {}) };
+      imports = deepCopy((header.data || {}).imports || {});
       importsDoc = header;
       body = second.data;
       kind = ENTRY_LIST;
@@ -225,21 +244,17 @@ export class Resolver {
       bodyDoc = documents[0];
       body = bodyDoc.data;
       if (!isObject(body) && !Array.isArray(body)) {
-        throw new SchemaValidationError(
-          new Diagnostic({
-            message: `a recipe or snippet must be a mapping or a list, got ${kindOfValue(body)}`,
-            file: display,
-            line: bodyDoc.start[0],
-            column: bodyDoc.start[1],
-            code: 'schema',
-          }),
-        );
+        throw new SchemaValidationError(`a recipe or snippet must be a mapping or a list, got ${kindOfValue(body)}`, {
+          file: display,
+          line: bodyDoc.start[0],
+          column: bodyDoc.start[1],
+        });
       }
       kind = standaloneKind || detectKind(body);
       const definition = [RECIPE_METADATA, METADATA_FILE].includes(standaloneKind) ? standaloneKind : null;
       const diagnostics = schemaDiagnostics(body, bodyDoc, display, { definition });
       if (diagnostics.length) throw new SchemaValidationError(diagnostics);
-      imports = isObject(body) ? { ...(body.imports || {}) } : {};
+      imports = isObject(body) ? deepCopy(body.imports || {}) : {};
       importsDoc = bodyDoc;
       if (isObject(body)) {
         const withoutImports = {};
@@ -267,16 +282,12 @@ export class Resolver {
     } else {
       const source = this.read(located);
       if (source.kind !== RECIPE) {
-        throw new RecipeSemanticError(
-          new Diagnostic({
-            message: `${source.display} is ${KIND_WORDS[source.kind]}, not a recipe`,
-            file: source.display,
-            line: source.bodyDoc.start[0],
-            column: source.bodyDoc.start[1],
-            code: 'semantic',
-            hint: "a recipe has 'metadata' (recipe_type: ptq) and 'quantize'",
-          }),
-        );
+        throw new RecipeSemanticError(`${source.display} is ${KIND_WORDS[source.kind]}, not a recipe`, {
+          file: source.display,
+          line: source.bodyDoc.start[0],
+          column: source.bodyDoc.start[1],
+          hint: "a recipe has 'metadata' (recipe_type: ptq) and 'quantize'",
+        });
       }
       tree = expansion.recipe(source);
     }
@@ -300,11 +311,51 @@ class Expansion {
     this.stack = [];
     this.filesImported = 0;
     this.checked = new Set();
+    // What the expanded recipe holds so far, and the imports being expanded (innermost
+    // last): an import that makes it too big is named where it is written.
+    this.values = 0;
+    this.bytes = 0;
+    this.importing = [];
+  }
+
+  /** Add to the size of the expanded recipe; refuse it past the limits. */
+  count(values, size, source, pointer, chain) {
+    this.values += values;
+    this.bytes += size;
+    if (this.values <= MAX_RESOLVED_VALUES && this.bytes <= MAX_RESOLVED_BYTES) return;
+    const what =
+      this.values > MAX_RESOLVED_VALUES
+        ? `more than ${MAX_RESOLVED_VALUES} values`
+        : `more than ${MAX_RESOLVED_BYTES} bytes of text`;
+    let message = `the recipe expands to ${what}`;
+    let at = [source, pointer, chain];
+    if (this.importing.length) {
+      const [importer, where, name, importChain] = this.importing[this.importing.length - 1];
+      const path = hasKey(importer.imports, name) ? importer.imports[name] : name;
+      message = `the recipe expands to ${what} at '$import: ${name}' (${path})`;
+      at = [importer, where, importChain];
+    }
+    const [file, where, whereChain] = at;
+    const [line, column] = file.where(where);
+    throw new RecipeLimitError(message, {
+      file: file.display,
+      line,
+      column,
+      pointer: where,
+      chain: whereChain,
+      hint: 'an import used many times multiplies the recipe; import a snippet once, or split the recipe',
+    });
+  }
+
+  /** A copy of `value` for the expanded recipe, counted before it is made. */
+  copied(value, source, pointer, chain) {
+    const [values, size] = measure(value);
+    this.count(values, size, source, pointer, chain);
+    return deepCopy(value);
   }
 
   record(object, source, pointer, chain) {
-    const [line, column] = source.where(pointer);
-    this.origins.set(object, new Origin(source.display, line, column, pointer, chain, source.bodyDoc));
+    this.origins.set(object, new Origin(source.display, pointer, chain, source.bodyDoc));
   }
 
   // -------------------------------------------------------------- entry points
@@ -312,14 +363,16 @@ class Expansion {
     const chain = [source.display];
     this.checkDeclaredImports(source, chain);
     this.stack.push(source.located.real);
+    this.count(1, 0, source, '', chain);
     const tree = {};
-    for (const key of Object.keys(source.body)) {
+    for (const key of writtenKeys(source.body)) {
       const value = source.body[key];
       const pointer = joinPointer('', key);
+      this.count(0, textSize(key), source, pointer, chain);
       if (key === 'quantize' && isObject(value)) {
         setKey(tree, key, this.mapping(value, source, pointer, chain, 'quantize'));
       } else {
-        setKey(tree, key, deepCopy(value));
+        setKey(tree, key, this.copied(value, source, pointer, chain));
         if (isObject(tree[key])) this.record(tree[key], source, pointer, chain);
       }
     }
@@ -350,45 +403,39 @@ class Expansion {
       if (hasKey(source.body, 'quantize') && quantizeFile !== null) {
         const [line, column] = source.where('/quantize', { key: true });
         throw new RecipeSemanticError(
-          new Diagnostic({
-            message: `${located.display} has both a 'quantize' section here and ${quantizeFile.display}`,
+          `${located.display} has both a 'quantize' section here and ${quantizeFile.display}`,
+          {
             file: recipeFile.display,
             line,
             column,
             pointer: '/quantize',
-            code: 'semantic',
             hint: 'keep the quantize section in one place',
-          }),
+          },
         );
       }
       tree = this.recipe(source);
     } else if (metadataFile !== null) {
       source = this.resolver.read(metadataFile, { standaloneKind: METADATA_FILE });
-      tree.metadata = deepCopy(source.body);
+      tree.metadata = this.copied(source.body, source, '', [source.display]);
       this.record(tree.metadata, source, '', [source.display]);
     }
     if (quantizeFile !== null) {
       source = this.resolver.read(quantizeFile);
       if (source.kind !== QUANTIZE_FILE && source.kind !== ATTRIBUTES) {
-        throw new ImportKindError(
-          new Diagnostic({
-            message: `${source.display} is ${KIND_WORDS[source.kind]}, not a quantize section`,
-            file: source.display,
-            line: source.bodyDoc.start[0],
-            column: source.bodyDoc.start[1],
-            code: 'import-kind',
-            hint: "quantize.yml holds a mapping with 'algorithm' and 'quant_cfg'",
-          }),
-        );
+        throw new ImportKindError(`${source.display} is ${KIND_WORDS[source.kind]}, not a quantize section`, {
+          file: source.display,
+          line: source.bodyDoc.start[0],
+          column: source.bodyDoc.start[1],
+          hint: "quantize.yml holds a mapping with 'algorithm' and 'quant_cfg'",
+        });
       }
       this.stack.push(source.located.real);
       tree.quantize = this.mapping(source.body, source, '', [source.display], 'quantize');
       this.stack.pop();
     } else if (!hasKey(tree, 'quantize')) {
-      throw new RecipeSemanticError(
-        `directory recipe ${located.display} has no quantize.yml (or quantize.yaml)`,
-        { file: located.display },
-      );
+      throw new RecipeSemanticError(`directory recipe ${located.display} has no quantize.yml (or quantize.yaml)`, {
+        file: located.display,
+      });
     }
     this.record(tree, source, '', [located.display]);
     return tree;
@@ -396,7 +443,26 @@ class Expansion {
 
   // -------------------------------------------------------------- mappings and lists
   mapping(node, source, pointer, chain, place) {
+    // The mapping, its keys and its scalar values are counted at once, before it is built.
+    let values = 1;
+    let size = 0;
+    for (const key of writtenKeys(node)) {
+      if (key === '$import') continue;
+      size += textSize(key);
+      const value = node[key];
+      if (value === null || typeof value !== 'object') {
+        values += 1;
+        if (typeof value === 'string') size += textSize(value);
+      }
+    }
+    this.count(values, size, source, pointer, chain);
     const result = {};
+    // Keys in the order Python's dict keeps them: first insertion.
+    const order = [];
+    const put = (key, value) => {
+      if (!hasKey(result, key)) order.push(key);
+      setKey(result, key, value);
+    };
     if (hasKey(node, '$import')) {
       const names = node.$import;
       const list = Array.isArray(names) ? names : [names];
@@ -407,25 +473,25 @@ class Expansion {
         if (!isObject(value)) {
           const [line, column] = source.where(at);
           throw new ImportKindError(
-            new Diagnostic({
-              message: `'$import: ${name}' in a mapping needs a dict snippet, but ${source.imports[name]} is a list snippet`,
+            `'$import: ${name}' in a mapping needs a dict snippet, but ${source.imports[name]} is a list snippet`,
+            {
               file: source.display,
               line,
               column,
               pointer: at,
               chain,
-              code: 'import-kind',
               hint: "splice list snippets into quant_cfg with a list item '- $import: name'",
-            }),
+            },
           );
         }
-        for (const key of Object.keys(value)) setKey(result, key, value[key]);
+        for (const key of writtenKeys(value)) put(key, value[key]);
       });
     }
-    for (const key of Object.keys(node)) {
+    for (const key of writtenKeys(node)) {
       if (key === '$import') continue;
-      setKey(result, key, this.child(place, key, node[key], source, joinPointer(pointer, key), chain));
+      put(key, this.child(place, key, node[key], source, joinPointer(pointer, key), chain));
     }
+    keepKeyOrder(result, order);
     this.record(result, source, pointer, chain);
     return result;
   }
@@ -440,22 +506,25 @@ class Expansion {
     if (place === 'entry' && key === 'cfg') {
       if (isObject(value)) return this.mapping(value, source, pointer, chain, 'attributes');
       if (Array.isArray(value)) {
+        this.count(1, 0, source, pointer, chain);
         return value.map((item, i) =>
           isObject(item)
             ? this.mapping(item, source, joinPointer(pointer, i), chain, 'attributes')
-            : deepCopy(item),
+            : this.copied(item, source, joinPointer(pointer, i), chain),
         );
       }
     }
     if (place === 'algorithm' && isObject(value) && key.endsWith('algorithm')) {
       return this.mapping(value, source, pointer, chain, 'algorithm');
     }
-    const result = deepCopy(value);
+    if (value === null || typeof value !== 'object') return value; // counted with the mapping that holds it
+    const result = this.copied(value, source, pointer, chain);
     if (isObject(result)) this.record(result, source, pointer, chain);
     return result;
   }
 
   entries(items, source, pointer, chain) {
+    this.count(1, 0, source, pointer, chain);
     const result = [];
     items.forEach((item, index) => {
       const at = joinPointer(pointer, index);
@@ -472,7 +541,7 @@ class Expansion {
       } else if (isObject(item)) {
         result.push(this.mapping(item, source, at, chain, 'entry'));
       } else {
-        result.push(deepCopy(item));
+        result.push(this.copied(item, source, at, chain));
       }
     });
     return result;
@@ -481,7 +550,12 @@ class Expansion {
   // -------------------------------------------------------------- imports
   importValue(name, source, pointer, chain, place) {
     const target = this.loadImport(name, source, pointer, chain);
-    return this.snippet(target, chain, { place, pointer, importer: source });
+    this.importing.push([source, pointer, name, chain]);
+    try {
+      return this.snippet(target, chain, { place, pointer, importer: source });
+    } finally {
+      this.importing.pop();
+    }
   }
 
   loadImport(name, source, pointer, chain) {
@@ -492,18 +566,14 @@ class Expansion {
     if (this.stack.includes(found.real)) {
       const cycle = [...chain, found.display];
       const [line, column] = source.where(pointer);
-      throw new ImportCycleError(
-        new Diagnostic({
-          message: `import cycle: ${cycle.join(' -> ')}`,
-          file: source.display,
-          line,
-          column,
-          pointer,
-          chain: cycle,
-          code: 'import-cycle',
-          hint: 'a snippet must not import itself, directly or through other snippets',
-        }),
-      );
+      throw new ImportCycleError(`import cycle: ${cycle.join(' -> ')}`, {
+        file: source.display,
+        line,
+        column,
+        pointer,
+        chain: cycle,
+        hint: 'a snippet must not import itself, directly or through other snippets',
+      });
     }
     if (this.stack.length >= MAX_IMPORT_DEPTH || this.filesImported >= MAX_IMPORTED_FILES) {
       const [line, column] = source.where(pointer);
@@ -511,9 +581,7 @@ class Expansion {
         this.stack.length >= MAX_IMPORT_DEPTH
           ? `imports nest deeper than ${MAX_IMPORT_DEPTH} levels`
           : `more than ${MAX_IMPORTED_FILES} imports in one recipe`;
-      throw new RecipeLimitError(
-        new Diagnostic({ message, file: source.display, line, column, pointer, chain, code: 'limit' }),
-      );
+      throw new RecipeLimitError(message, { file: source.display, line, column, pointer, chain });
     }
     this.filesImported += 1;
     try {
@@ -538,36 +606,20 @@ class Expansion {
       found = library.findImport(pathName, source.located.root);
     } catch (error) {
       if (!(error instanceof RecipeError)) throw error;
-      throw rethrowAs(
-        error,
-        new Diagnostic({
-          message: error.first.message,
-          file: source.display,
-          line,
-          column,
-          pointer: importsPointer,
-          chain,
-          code: error.code,
-          hint: error.first.hint,
-        }),
-      );
+      throw rethrowAs(error, error.first.with({ file: source.display, line, column, pointer: importsPointer, chain }));
     }
     if (found === null) {
       let hint = `searched ${library.searched(source.located.root)}; add a directory with --path`;
       const similar = library.similarName(pathName);
       if (similar !== null) hint = `did you mean ${show(similar)}? ${hint}`;
-      throw new ImportNotFoundError(
-        new Diagnostic({
-          message: `snippet ${show(pathName)} (imported as ${show(name)}) was not found`,
-          file: source.display,
-          line,
-          column,
-          pointer: importsPointer,
-          chain,
-          code: 'import-not-found',
-          hint,
-        }),
-      );
+      throw new ImportNotFoundError(`snippet ${show(pathName)} (imported as ${show(name)}) was not found`, {
+        file: source.display,
+        line,
+        column,
+        pointer: importsPointer,
+        chain,
+        hint,
+      });
     }
     return found;
   }
@@ -581,7 +633,7 @@ class Expansion {
     if (this.checked.has(real)) return;
     this.checked.add(real);
     const failed = [];
-    for (const name of Object.keys(source.imports)) {
+    for (const name of writtenKeys(source.imports)) {
       try {
         this.locateImport(name, source, chain);
       } catch (error) {
@@ -606,15 +658,14 @@ class Expansion {
       if (target.kind !== wanted && !onlyImports) {
         const [line, column] = importer ? importer.where(pointer) : [null, null];
         throw new ImportKindError(
-          new Diagnostic({
-            message: `${target.display} is ${KIND_WORDS[target.kind]}, but this place needs ${KIND_WORDS[wanted]}`,
+          `${target.display} is ${KIND_WORDS[target.kind]}, but this place needs ${KIND_WORDS[wanted]}`,
+          {
             file: importer ? importer.display : target.display,
             line,
             column,
             pointer,
             chain: newChain,
-            code: 'import-kind',
-          }),
+          },
         );
       }
     }
@@ -623,17 +674,13 @@ class Expansion {
     }
     if ([RECIPE, RECIPE_METADATA, METADATA_FILE, HEADER].includes(target.kind)) {
       const [line, column] = importer ? importer.where(pointer) : target.bodyDoc.start;
-      throw new ImportKindError(
-        new Diagnostic({
-          message: `${target.display} is ${KIND_WORDS[target.kind]} and cannot be imported`,
-          file: importer ? importer.display : target.display,
-          line,
-          column,
-          pointer,
-          chain: newChain,
-          code: 'import-kind',
-        }),
-      );
+      throw new ImportKindError(`${target.display} is ${KIND_WORDS[target.kind]} and cannot be imported`, {
+        file: importer ? importer.display : target.display,
+        line,
+        column,
+        pointer,
+        chain: newChain,
+      });
     }
     this.checkDeclaredImports(target, newChain);
     this.stack.push(target.located.real);
@@ -658,14 +705,12 @@ function undeclared(name, declared, source, pointer, chain) {
       : declared.length
         ? `declared names: ${declared.join(', ')}`
         : 'this file declares no imports';
-  return new Diagnostic({
-    message: `'$import: ${name}' names nothing in this file's 'imports:'`,
+  return ImportNotFoundError.diagnostic(`'$import: ${name}' names nothing in this file's 'imports:'`, {
     file: source.display,
     line,
     column,
     pointer,
     chain,
-    code: 'import-not-found',
     hint,
   });
 }
@@ -679,7 +724,7 @@ function* undeclaredImports(source, chain) {
       return;
     }
     if (node === null || typeof node !== 'object') return;
-    for (const key of Object.keys(node)) {
+    for (const key of writtenKeys(node)) {
       const value = node[key];
       const at = joinPointer(pointer, key);
       if (key !== '$import') {

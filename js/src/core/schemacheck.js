@@ -12,9 +12,10 @@
 import { flatSchemaText, recipeSchemaText } from '../../schema/schemas.js';
 import { validators } from '../../schema/validators.js';
 import { closestMatch } from './difflib.js';
-import { Diagnostic, SchemaValidationError, sortDiagnostics } from './errors.js';
+import { hasKey, isObject, writtenKeys } from './data.js';
+import { SchemaValidationError, sortDiagnostics } from './errors.js';
 import { describeType, pyRepr, show } from './show.js';
-import { escapePointerToken, hasKey, joinPointer, writtenKeys } from './yamlio.js';
+import { escapePointerToken, joinPointer } from './yamlio.js';
 
 export const SCHEMAS = {
   recipe: JSON.parse(recipeSchemaText),
@@ -75,10 +76,6 @@ class SchemaError {
     }
     return this;
   }
-}
-
-function isObject(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function isType(value, type) {
@@ -583,7 +580,7 @@ function schemaErrors(instance, schema, definition) {
  * @param {import('./yamlio.js').YamlDocument|null} doc gives lines and columns when known
  * @param {string|null} file
  * @param {{schema?: 'recipe'|'flat', definition?: string|null, basePointer?: string, chain?: string[]}} [options]
- * @returns {Diagnostic[]}
+ * @returns {import('./errors.js').Diagnostic[]}
  */
 export function schemaDiagnostics(instance, doc, file, options = {}) {
   const { schema = 'recipe', definition = null, basePointer = '', chain = [] } = options;
@@ -608,7 +605,7 @@ export function schemaDiagnostics(instance, doc, file, options = {}) {
         const position = doc.position(pointer, { key: extra.length > 0 });
         if (position) [line, column] = position;
       }
-      diagnostics.push(new Diagnostic({ message, file, line, column, pointer, chain, code: 'schema', hint }));
+      diagnostics.push(SchemaValidationError.diagnostic(message, { file, line, column, pointer, chain, hint }));
     }
   }
   if (!diagnostics.length) {
@@ -617,14 +614,12 @@ export function schemaDiagnostics(instance, doc, file, options = {}) {
       const pointer = basePointer + error.instancePath;
       const position = doc ? doc.position(pointer) : null;
       diagnostics.push(
-        new Diagnostic({
-          message: `${error.message}`,
+        SchemaValidationError.diagnostic(`${error.message}`, {
           file,
           line: position ? position[0] : null,
           column: position ? position[1] : null,
           pointer,
           chain,
-          code: 'schema',
         }),
       );
     }

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,8 +28,19 @@ FLAT_SUFFIX = ".flat.json"
 DIRECTORY_RECIPE_FILES = ("quantize.yml", "quantize.yaml")
 
 
+def _kind(path: Path) -> str | None:
+    """``"file"``, ``"dir"`` or None, whatever the path (a name too long, a link loop...)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    return "dir" if stat.S_ISDIR(mode) else None
+
+
 def is_directory_recipe(path: Path) -> bool:
-    return any((path / name).is_file() for name in DIRECTORY_RECIPE_FILES)
+    return any(_kind(path / name) == "file" for name in DIRECTORY_RECIPE_FILES)
 
 
 def expand(arguments: list[str]) -> list[str]:
@@ -36,7 +48,7 @@ def expand(arguments: list[str]) -> list[str]:
     targets: list[str] = []
     for argument in arguments:
         path = Path(argument)
-        if argument == STDIN or not path.is_dir() or is_directory_recipe(path):
+        if argument == STDIN or _kind(path) != "dir" or is_directory_recipe(path):
             targets.append(argument)
             continue
         targets += _below(path, argument)
@@ -46,11 +58,13 @@ def expand(arguments: list[str]) -> list[str]:
 def _below(directory: Path, shown: str) -> list[str]:
     found: list[str] = []
     recipes: list[str] = []
+    # Links count as what they lead to; links to directories are not followed below them.
     for file in directory.rglob("*"):
         relative = file.relative_to(directory).as_posix()
-        if file.is_dir() and is_directory_recipe(file):
+        kind = _kind(file)
+        if kind == "dir" and is_directory_recipe(file):
             recipes.append(relative)
-        elif file.is_file() and file.name.endswith((*YAML_SUFFIXES, FLAT_SUFFIX)):
+        elif kind == "file" and file.name.endswith((*YAML_SUFFIXES, FLAT_SUFFIX)):
             found.append(relative)
     # The parts of a directory recipe are checked through the recipe itself.
     kept = [r for r in found if not any(r.startswith(f"{d}/") for d in recipes)]
@@ -58,7 +72,10 @@ def _below(directory: Path, shown: str) -> list[str]:
 
 
 def _join(directory: str, relative: str) -> str:
-    return f"{directory.rstrip('/')}/{relative}" if directory not in ("", ".") else relative
+    base = directory.rstrip("/")
+    if not base and directory.startswith("/"):
+        return f"/{relative}"
+    return relative if base in ("", ".") else f"{base}/{relative}"
 
 
 @contextlib.contextmanager

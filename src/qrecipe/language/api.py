@@ -12,6 +12,7 @@ from typing import Any
 from ..schema import load_schema
 from . import canonical
 from .errors import Diagnostic, RecipeDeprecationWarning, RecipeError, RecipeNotFoundError
+from .files import file_kind
 from .flat import is_flat_file, load_flat
 from .flatten import flatten
 from .library import SUFFIXES, Library, Located, deprecated_names, strip_suffix
@@ -57,12 +58,9 @@ def locate(name_or_path: PathArg, resolver: Resolver) -> Located:
     if similar is not None:
         hint = f"did you mean {similar!r}? {hint}"
     raise RecipeNotFoundError(
-        Diagnostic(
-            f"recipe {os.fspath(name_or_path)!r} was not found",
-            os.fspath(name_or_path),
-            code=RecipeNotFoundError.code,
-            hint=hint,
-        )
+        f"recipe {os.fspath(name_or_path)!r} was not found",
+        file=os.fspath(name_or_path),
+        hint=hint,
     )
 
 
@@ -102,7 +100,7 @@ def validate(target: PathArg, *, path: Sequence[PathArg] = ()) -> list[Diagnosti
         if _part_of_directory_recipe(located.path):
             # recipe.yml, metadata.yml and quantize.yml only make sense together.
             located = Located(located.path.parent, located.root)
-        if located.path.is_dir():
+        if file_kind(located.path) == "dir":
             flatten(resolver.resolve(located))
             return []
         source = resolver.read(located)
@@ -119,7 +117,7 @@ def _part_of_directory_recipe(file: Path) -> bool:
     stem, suffix = file.stem, file.suffix
     if stem not in ("recipe", "metadata", "quantize") or suffix not in SUFFIXES:
         return False
-    return any((file.parent / f"quantize{s}").is_file() for s in SUFFIXES)
+    return any(file_kind(file.parent / f"quantize{s}") == "file" for s in SUFFIXES)
 
 
 def fingerprint(flat: dict[str, Any]) -> str:

@@ -59,19 +59,63 @@ class Diagnostic:
 
 
 class RecipeError(Exception):
-    """Base class of every error qrecipe reports about a recipe or flat document."""
+    """Base class of every error qrecipe reports about a recipe or flat document.
+
+    Each subclass names its diagnostic code; build its diagnostics with :meth:`diagnostic`
+    (or pass a message and where it is) so that the code always matches the error's type.
+    """
 
     code = "error"
 
     def __init__(
-        self, diagnostics: Diagnostic | str | Sequence[Diagnostic], **where: object
+        self,
+        diagnostics: Diagnostic | str | Sequence[Diagnostic],
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        pointer: str = "",
+        chain: tuple[str, ...] = (),
+        hint: str | None = None,
     ) -> None:
         if isinstance(diagnostics, str):
-            diagnostics = Diagnostic(diagnostics, code=self.code, **where)  # type: ignore[arg-type]
+            diagnostics = self.diagnostic(
+                diagnostics,
+                file=file,
+                line=line,
+                column=column,
+                pointer=pointer,
+                chain=chain,
+                hint=hint,
+            )
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
         super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+    @classmethod
+    def diagnostic(
+        cls,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        pointer: str = "",
+        chain: tuple[str, ...] = (),
+        hint: str | None = None,
+    ) -> Diagnostic:
+        """A diagnostic carrying this error type's code."""
+        return Diagnostic(
+            message=message,
+            file=file,
+            line=line,
+            column=column,
+            pointer=pointer,
+            chain=chain,
+            code=cls.code,
+            hint=hint,
+        )
 
     @property
     def first(self) -> Diagnostic:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,32 +10,16 @@ from typing import Any
 
 from .canonical import fingerprint
 from .errors import (
-    Diagnostic,
     FingerprintMismatchError,
     RecipeError,
-    RecipeNotFoundError,
-    RecipeSyntaxError,
 )
+from .files import file_kind, read_file
+from .jsonio import parse_json
 from .schemacheck import check_schema
-from .yamlio import YamlDocument, parse_yaml
+from .yamlio import YamlDocument
 
 CHECKPOINT_RECIPE = "recipe.flat.json"
 """The flat recipe inside a checkpoint directory written by ``qrecipe quantize``."""
-
-
-def _parse_json(text: str | bytes, file: str) -> tuple[Any, YamlDocument | None]:
-    # YAML parsing gives positions and rejects duplicate keys; but JSON must really be JSON.
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecipeSyntaxError(
-            Diagnostic(
-                f"invalid JSON: {exc.msg}", file, exc.lineno, exc.colno, code=RecipeSyntaxError.code
-            )
-        ) from None
-    documents = parse_yaml(text, file)
-    doc = documents[0] if documents else None
-    return (doc.data if doc else None), doc
 
 
 def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
@@ -53,45 +36,43 @@ def load_flat(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, A
         file = "<flat recipe>"
     elif isinstance(source, str) and source.lstrip().startswith("{"):
         file = "<flat recipe text>"
-        data, doc = _parse_json(source, file)
+        doc = parse_json(source, file)
+        data = doc.data
     else:
-        path = Path(os.fspath(source))
-        if path.is_dir():
-            path = path / CHECKPOINT_RECIPE
-        file = str(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise RecipeNotFoundError(
-                f"cannot read flat recipe {file}: {exc.strerror}", file=file
-            ) from None
-        data, doc = _parse_json(raw, file)
+        file = flat_file_name(os.fspath(source))
+        doc = parse_json(read_file(Path(file), file, "flat recipe"), file)
+        data = doc.data
     check_schema(data, doc, file, schema="flat")
-    expected = fingerprint(data)
-    if data["fingerprint"] != expected:
+    flat: dict[str, Any] = data  # the flat schema has just checked it is an object
+    expected = fingerprint(flat)
+    if flat["fingerprint"] != expected:
         position = doc.position("/fingerprint") if doc else None
         line, column = position or (None, None)
         raise FingerprintMismatchError(
-            Diagnostic(
-                f"fingerprint {data['fingerprint']} does not match the content ({expected})",
-                file,
-                line,
-                column,
-                "/fingerprint",
-                code=FingerprintMismatchError.code,
-                hint=(
-                    "the file was edited after it was resolved; regenerate it with 'qrecipe "
-                    "resolve'"
-                ),
-            )
+            f"fingerprint {flat['fingerprint']} does not match the content ({expected})",
+            file=file,
+            line=line,
+            column=column,
+            pointer="/fingerprint",
+            hint="the file was edited after it was resolved; regenerate it with 'qrecipe resolve'",
         )
-    document: dict[str, Any] = data  # the flat schema has just checked it is an object
-    return document
+    return flat
 
 
 def is_flat_file(path: str | os.PathLike[str]) -> bool:
     """A ``.json`` file, or a checkpoint directory that holds its flat recipe."""
-    return os.fspath(path).endswith(".json") or (Path(path) / CHECKPOINT_RECIPE).is_file()
+    text = os.fspath(path)
+    return text.endswith(".json") or file_kind(checkpoint_recipe(text)) == "file"
+
+
+def checkpoint_recipe(directory: str) -> str:
+    """The flat recipe of a checkpoint directory, named from the directory as given."""
+    return directory.rstrip("/") + "/" + CHECKPOINT_RECIPE
+
+
+def flat_file_name(target: str) -> str:
+    """The flat recipe a target names: the file itself, or a checkpoint directory's."""
+    return checkpoint_recipe(target) if file_kind(target) == "dir" else target
 
 
 __all__ = ["CHECKPOINT_RECIPE", "RecipeError", "is_flat_file", "load_flat"]

@@ -18,7 +18,7 @@ from ..schema import (
     schema_id,
 )
 from .canonical import fingerprint
-from .errors import Diagnostic, RecipeSemanticError, SchemaValidationError
+from .errors import Diagnostic, RecipeError, RecipeSemanticError, SchemaValidationError
 from .resolver import Origin, Resolution
 from .schemacheck import schema_diagnostics, show
 from .yamlio import join_pointer
@@ -76,21 +76,20 @@ class _Flattener:
         hint: str | None = None,
         *,
         key: str | None = None,
-        code: str = RecipeSemanticError.code,
+        error: type[RecipeError] = RecipeSemanticError,
     ) -> None:
         origin = self.locate(pointer)
         suffix = f"/{key}" if key else ""
         line, column = origin.position(suffix) if origin else (None, None)
         self.problems.append(
-            Diagnostic(
+            error.diagnostic(
                 message,
-                origin.file if origin else self.resolution.recipe,
-                line,
-                column,
-                (origin.pointer if origin else pointer) + suffix,
-                origin.chain if origin else (),
-                code,
-                hint,
+                file=origin.file if origin else self.resolution.recipe,
+                line=line,
+                column=column,
+                pointer=(origin.pointer if origin else pointer) + suffix,
+                chain=origin.chain if origin else (),
+                hint=hint,
             )
         )
 
@@ -207,7 +206,7 @@ class _Flattener:
                         "/quantize/algorithm",
                         found.hint,
                         key=found.pointer.lstrip("/") or None,
-                        code=SchemaValidationError.code,
+                        error=SchemaValidationError,
                     )
         entries = []
         clean: list[int] = []
@@ -258,15 +257,14 @@ class _Flattener:
         # The key may come from a snippet merged into this mapping; name its path anyway.
         suffix = pointer[len(self.located_at(pointer)) :]
         line, column = origin.position(suffix) if origin else (None, None)
-        return Diagnostic(
+        return SchemaValidationError.diagnostic(
             diagnostic.message,
-            origin.file if origin else self.resolution.recipe,
-            line,
-            column,
-            (origin.pointer + suffix) if origin else pointer,
-            origin.chain if origin else (),
-            SchemaValidationError.code,
-            diagnostic.hint,
+            file=origin.file if origin else self.resolution.recipe,
+            line=line,
+            column=column,
+            pointer=(origin.pointer + suffix) if origin else pointer,
+            chain=origin.chain if origin else (),
+            hint=diagnostic.hint,
         )
 
 

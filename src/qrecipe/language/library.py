@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from .errors import PathEscapeError, RecipeNotFoundError
+from .files import expand_user, file_kind, read_file, real_path
 from .yamlio import parse_yaml
 
 SUFFIXES = (".yaml", ".yml")
@@ -69,20 +70,20 @@ class Located:
 
     @cached_property
     def real(self) -> Path:
-        return self.path.resolve()
+        return real_path(self.path)
 
 
 def builtin_root() -> Path:
-    return Path(str(resources.files("qrecipe").joinpath("recipes"))).resolve()
+    return real_path(str(resources.files("qrecipe").joinpath("recipes")))
 
 
 @cache
 def deprecated_names() -> dict[str, str]:
     """Old built-in names that still resolve, with a notice, to their current names."""
     file = builtin_root() / "deprecated.yaml"
-    if not file.is_file():
+    if file_kind(file) != "file":
         return {}
-    docs = parse_yaml(file.read_bytes(), "builtin:deprecated.yaml")
+    docs = parse_yaml(read_file(file, "builtin:deprecated.yaml"), "builtin:deprecated.yaml")
     mapping = docs[0].data.get("deprecated", {}) if docs and isinstance(docs[0].data, dict) else {}
     return {str(k): str(v) for k, v in mapping.items()}
 
@@ -93,14 +94,14 @@ def _candidates(base: Path, name: str, *, allow_dir: bool) -> Iterable[Path]:
         yield target
         return
     for suffix in SUFFIXES:
-        yield target.with_name(target.name + suffix)
+        yield Path(f"{target}{suffix}")
     if allow_dir:
         yield target
 
 
 def _is_recipe_dir(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / f"{stem}{suffix}").is_file()
+    return file_kind(path) == "dir" and any(
+        file_kind(path / f"{stem}{suffix}") == "file"
         for stem in ("recipe", "metadata")
         for suffix in SUFFIXES
     )
@@ -126,15 +127,15 @@ class Library:
             for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
                 if entry:
                     roots.append(self._root(entry, ENV_VAR))
-        self.cwd = Path(cwd or os.getcwd()).resolve()
+        self.cwd = real_path(cwd or os.getcwd())
         roots.append(SearchRoot(self.cwd, ""))
         self.roots = roots
         self._import_cache: dict[tuple[str, SearchRoot | None], Located] = {}
 
     @staticmethod
     def _root(path: str | os.PathLike[str], source: str) -> SearchRoot:
-        resolved = Path(path).expanduser().resolve()
-        if not resolved.is_dir():
+        resolved = real_path(expand_user(os.fspath(path)))
+        if file_kind(resolved) != "dir":
             raise RecipeNotFoundError(
                 f"search root {str(path)!r} (from {source}) is not a directory"
             )
@@ -149,8 +150,8 @@ class Library:
 
     def _find_in(self, root: SearchRoot, name: str, *, allow_dir: bool) -> Located | None:
         for candidate in _candidates(root.path, name, allow_dir=allow_dir):
-            if candidate.is_file() or (allow_dir and _is_recipe_dir(candidate)):
-                real = candidate.resolve()
+            if file_kind(candidate) == "file" or (allow_dir and _is_recipe_dir(candidate)):
+                real = real_path(candidate)
                 if not root.contains(real):
                     raise PathEscapeError(
                         f"{name!r} resolves to {real}, outside the search root {root.path}",
@@ -188,11 +189,11 @@ class Library:
     def find_recipe(self, name_or_path: str | os.PathLike[str]) -> Located | None:
         """Resolve a recipe given by built-in name, search-root-relative name or path."""
         text = os.fspath(name_or_path)
-        path = Path(text).expanduser()
+        path = Path(expand_user(text))
         if path.is_absolute():
             for candidate in _candidates(path.parent, path.name, allow_dir=True):
-                if candidate.is_file() or _is_recipe_dir(candidate):
-                    real = candidate.resolve()
+                if file_kind(candidate) == "file" or _is_recipe_dir(candidate):
+                    real = real_path(candidate)
                     return Located(real, self.root_of(real))
             return None
         for root in self.roots:
@@ -205,8 +206,8 @@ class Library:
 
     def _find_in_lenient(self, root: SearchRoot, name: str) -> Located | None:
         for candidate in _candidates(root.path, name, allow_dir=True):
-            if candidate.is_file() or _is_recipe_dir(candidate):
-                real = candidate.resolve()
+            if file_kind(candidate) == "file" or _is_recipe_dir(candidate):
+                real = real_path(candidate)
                 # A path given by the user may point anywhere; it just gets its own root then.
                 return Located(real, root if root.contains(real) else self.root_of(real))
         return None
@@ -243,7 +244,7 @@ class Library:
                 base = root.path / folder
             else:
                 continue
-            if not root.contains(base.resolve()):
+            if not root.contains(real_path(base)):
                 continue  # an absolute name or one climbing out: only its own root would do
             for located in self.yaml_files(SearchRoot(base, root.label), root):
                 names.append(strip_suffix(located.path.relative_to(root.path).as_posix()))
@@ -253,12 +254,12 @@ class Library:
     @staticmethod
     def yaml_files(base: SearchRoot, root: SearchRoot | None = None) -> list[Located]:
         """Every YAML file below ``base``, sorted, located in ``root`` (``base`` by default)."""
-        if not base.path.is_dir():
+        if file_kind(base.path) != "dir":
             return []
         return [
             Located(file, root or base)
             for file in sorted(base.path.rglob("*"))
-            if file.is_file() and file.suffix in SUFFIXES
+            if file_kind(file) == "file" and file.suffix in SUFFIXES
         ]
 
 

@@ -14,6 +14,7 @@ Semantics (compatible with ModelOpt's recipe loader):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,16 +29,19 @@ from .errors import (
     RecipeDeprecationWarning,
     RecipeError,
     RecipeLimitError,
-    RecipeNotFoundError,
     RecipeSemanticError,
     SchemaValidationError,
 )
+from .files import file_kind, read_file
 from .library import SUFFIXES, Library, Located, deprecated_names
+from .limits import (
+    MAX_IMPORT_DEPTH,
+    MAX_IMPORTED_FILES,
+    MAX_RESOLVED_BYTES,
+    MAX_RESOLVED_VALUES,
+)
 from .schemacheck import schema_diagnostics, show, suggest
 from .yamlio import YamlDocument, join_pointer, parse_yaml
-
-MAX_IMPORT_DEPTH = 32
-MAX_IMPORTED_FILES = 1000
 
 # What a file holds, told apart by shape exactly as the schema's top-level if/then/else does.
 RECIPE = "recipe"
@@ -120,7 +124,7 @@ class SourceFile:
         return position if position else (None, None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a resolved mapping was written (line and column are looked up when asked for)."""
 
@@ -169,16 +173,15 @@ class Resolver:
         path = located.path
         try:
             stat = path.stat()
-            cached = self._files.get(path)
-            if cached and cached[0] == stat.st_mtime and cached[1] == stat.st_size:
-                return cached[2]
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise RecipeNotFoundError(
-                f"cannot read {located.display}: {exc.strerror}", file=located.display
-            ) from None
+        except (OSError, ValueError):
+            stat = None
+        cached = self._files.get(path)
+        if cached and stat and cached[0] == stat.st_mtime and cached[1] == stat.st_size:
+            return cached[2]
+        raw = read_file(path, located.display)
         source = self.parse(raw, located, standalone_kind=standalone_kind)
-        self._files[path] = (stat.st_mtime, stat.st_size, source)
+        if stat is not None:
+            self._files[path] = (stat.st_mtime, stat.st_size, source)
         return source
 
     def parse(
@@ -193,27 +196,23 @@ class Resolver:
             header, body_doc = documents
             if header.data is not None and not (isinstance(header.data, dict)):
                 raise SchemaValidationError(
-                    Diagnostic(
-                        "the first of two YAML documents must be a mapping holding only "
-                        f"'imports', got {_kind_of_value(header.data)}",
-                        display,
-                        *header.start,
-                        code=SchemaValidationError.code,
-                    )
+                    "the first of two YAML documents must be a mapping holding only 'imports', "
+                    f"got {_kind_of_value(header.data)}",
+                    file=display,
+                    line=header.start[0],
+                    column=header.start[1],
                 )
             diagnostics = schema_diagnostics(header.data or {}, header, display, definition=HEADER)
             if not isinstance(body_doc.data, list):
                 diagnostics.append(
-                    Diagnostic(
+                    SchemaValidationError.diagnostic(
                         "the second of two YAML documents must be a list of quant_cfg entries, "
                         f"got {_kind_of_value(body_doc.data)}",
-                        display,
-                        *body_doc.start,
-                        code=SchemaValidationError.code,
-                        hint=(
-                            "only list snippets use two documents; put 'imports' in the mapping "
-                            "itself"
-                        ),
+                        file=display,
+                        line=body_doc.start[0],
+                        column=body_doc.start[1],
+                        hint="only list snippets use two documents; "
+                        "put 'imports' in the mapping itself",
                     )
                 )
             else:
@@ -231,13 +230,10 @@ class Resolver:
             body = body_doc.data
             if not isinstance(body, (dict, list)):
                 raise SchemaValidationError(
-                    Diagnostic(
-                        "a recipe or snippet must be a mapping or a list, got "
-                        f"{_kind_of_value(body)}",
-                        display,
-                        *body_doc.start,
-                        code=SchemaValidationError.code,
-                    )
+                    f"a recipe or snippet must be a mapping or a list, got {_kind_of_value(body)}",
+                    file=display,
+                    line=body_doc.start[0],
+                    column=body_doc.start[1],
                 )
             kind = standalone_kind or detect_kind(body)
             definition = (
@@ -256,19 +252,17 @@ class Resolver:
     def resolve(self, located: Located) -> Resolution:
         """Expand a recipe (file or directory) into one tree without imports."""
         expansion = _Expansion(self)
-        if located.path.is_dir():
+        if file_kind(located.path) == "dir":
             tree = expansion.directory_recipe(located)
         else:
             source = self.read(located)
             if source.kind != RECIPE:
                 raise RecipeSemanticError(
-                    Diagnostic(
-                        f"{source.display} is {KIND_WORDS[source.kind]}, not a recipe",
-                        source.display,
-                        *source.body_doc.start,
-                        code=RecipeSemanticError.code,
-                        hint="a recipe has 'metadata' (recipe_type: ptq) and 'quantize'",
-                    )
+                    f"{source.display} is {KIND_WORDS[source.kind]}, not a recipe",
+                    file=source.display,
+                    line=source.body_doc.start[0],
+                    column=source.body_doc.start[1],
+                    hint="a recipe has 'metadata' (recipe_type: ptq) and 'quantize'",
                 )
             tree = expansion.recipe(source)
         return Resolution(tree, expansion.origins, located.display)
@@ -305,6 +299,49 @@ class _Expansion:
         self.keep_alive: list[Any] = []
         self.files_imported = 0
         self.checked: set[Path] = set()
+        # What the expanded recipe holds so far, and the imports being expanded (innermost
+        # last): an import that makes it too big is named where it is written.
+        self.values = 0
+        self.bytes = 0
+        self.importing: list[tuple[SourceFile, str, str, tuple[str, ...]]] = []
+
+    def count(
+        self, values: int, size: int, source: SourceFile, pointer: str, chain: tuple[str, ...]
+    ) -> None:
+        """Add to the size of the expanded recipe; refuse it past the limits."""
+        self.values += values
+        self.bytes += size
+        if self.values <= MAX_RESOLVED_VALUES and self.bytes <= MAX_RESOLVED_BYTES:
+            return
+        what = (
+            f"more than {MAX_RESOLVED_VALUES} values"
+            if self.values > MAX_RESOLVED_VALUES
+            else f"more than {MAX_RESOLVED_BYTES} bytes of text"
+        )
+        if self.importing:
+            source, pointer, name, chain = self.importing[-1]
+            message = (
+                f"the recipe expands to {what} at '$import: {name}' "
+                f"({source.imports.get(name, name)})"
+            )
+        else:
+            message = f"the recipe expands to {what}"
+        line, column = source.where(pointer)
+        raise RecipeLimitError(
+            message,
+            file=source.display,
+            line=line,
+            column=column,
+            pointer=pointer,
+            chain=chain,
+            hint="an import used many times multiplies the recipe; import a snippet once, "
+            "or split the recipe",
+        )
+
+    def copied(self, value: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> Any:
+        """A copy of ``value`` for the expanded recipe, counted before it is made."""
+        self.count(*measure(value), source, pointer, chain)
+        return copy.deepcopy(value) if isinstance(value, (dict, list)) else value
 
     def _record(self, obj: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> None:
         self.origins[id(obj)] = Origin(source.display, pointer, chain, source.body_doc)
@@ -315,13 +352,15 @@ class _Expansion:
         chain = (source.display,)
         self.check_declared_imports(source, chain)
         self.stack.append(source.located.real)
+        self.count(1, 0, source, "", chain)
         tree: dict[str, Any] = {}
         for key, value in source.body.items():
             pointer = join_pointer("", key)
+            self.count(0, text_size(key), source, pointer, chain)
             if key == "quantize" and isinstance(value, dict):
                 tree[key] = self.mapping(value, source, pointer, chain, "quantize")
             else:
-                tree[key] = copy.deepcopy(value)
+                tree[key] = self.copied(value, source, pointer, chain)
                 if isinstance(tree[key], dict):
                     self._record(tree[key], source, pointer, chain)
         self._record(tree, source, "", chain)
@@ -335,7 +374,7 @@ class _Expansion:
             for stem in stems:
                 for suffix in SUFFIXES:
                     file = directory / f"{stem}{suffix}"
-                    if file.is_file():
+                    if file_kind(file) == "file":
                         return Located(file, located.root)
             return None
 
@@ -348,33 +387,28 @@ class _Expansion:
             if "quantize" in source.body and quantize_file is not None:
                 line, column = source.where("/quantize", key=True)
                 raise RecipeSemanticError(
-                    Diagnostic(
-                        f"{located.display} has both a 'quantize' section here and "
-                        f"{quantize_file.display}",
-                        recipe_file.display,
-                        line,
-                        column,
-                        "/quantize",
-                        code=RecipeSemanticError.code,
-                        hint="keep the quantize section in one place",
-                    )
+                    f"{located.display} has both a 'quantize' section here "
+                    f"and {quantize_file.display}",
+                    file=recipe_file.display,
+                    line=line,
+                    column=column,
+                    pointer="/quantize",
+                    hint="keep the quantize section in one place",
                 )
             tree = self.recipe(source)
         elif metadata_file is not None:
             source = self.resolver.read(metadata_file, standalone_kind=METADATA_FILE)
-            tree["metadata"] = copy.deepcopy(source.body)
+            tree["metadata"] = self.copied(source.body, source, "", (source.display,))
             self._record(tree["metadata"], source, "", (source.display,))
         if quantize_file is not None:
             source = self.resolver.read(quantize_file)
             if source.kind not in (QUANTIZE_FILE, ATTRIBUTES):
                 raise ImportKindError(
-                    Diagnostic(
-                        f"{source.display} is {KIND_WORDS[source.kind]}, not a quantize section",
-                        source.display,
-                        *source.body_doc.start,
-                        code=ImportKindError.code,
-                        hint="quantize.yml holds a mapping with 'algorithm' and 'quant_cfg'",
-                    )
+                    f"{source.display} is {KIND_WORDS[source.kind]}, not a quantize section",
+                    file=source.display,
+                    line=source.body_doc.start[0],
+                    column=source.body_doc.start[1],
+                    hint="quantize.yml holds a mapping with 'algorithm' and 'quant_cfg'",
                 )
             self.stack.append(source.located.real)
             tree["quantize"] = self.mapping(source.body, source, "", (source.display,), "quantize")
@@ -397,6 +431,15 @@ class _Expansion:
         place: str,
     ) -> dict[str, Any]:
         """Expand a mapping at ``place`` (quantize, algorithm, entry, attributes)."""
+        # The mapping, its keys and its scalar values are counted at once, before it is built.
+        values, size = 1, 0
+        for key, value in node.items():
+            if key != "$import":
+                size += text_size(key)
+                if not isinstance(value, (dict, list)):
+                    values += 1
+                    size += text_size(value) if isinstance(value, str) else 0
+        self.count(values, size, source, pointer, chain)
         result: dict[str, Any] = {}
         if "$import" in node:
             names = node["$import"]
@@ -408,20 +451,15 @@ class _Expansion:
                 if not isinstance(value, dict):
                     line, column = source.where(at)
                     raise ImportKindError(
-                        Diagnostic(
-                            f"'$import: {name}' in a mapping needs a dict snippet, but "
-                            f"{source.imports[name]} is a list snippet",
-                            source.display,
-                            line,
-                            column,
-                            at,
-                            chain,
-                            ImportKindError.code,
-                            hint=(
-                                "splice list snippets into quant_cfg with a list item '- $import: "
-                                "name'"
-                            ),
-                        )
+                        f"'$import: {name}' in a mapping needs a dict snippet, "
+                        f"but {source.imports[name]} is a list snippet",
+                        file=source.display,
+                        line=line,
+                        column=column,
+                        pointer=at,
+                        chain=chain,
+                        hint="splice list snippets into quant_cfg "
+                        "with a list item '- $import: name'",
                     )
                 result.update(value)
         for key, value in node.items():
@@ -448,17 +486,18 @@ class _Expansion:
             if isinstance(value, dict):
                 return self.mapping(value, source, pointer, chain, "attributes")
             if isinstance(value, list):
+                self.count(1, 0, source, pointer, chain)
                 return [
                     self.mapping(item, source, join_pointer(pointer, i), chain, "attributes")
                     if isinstance(item, dict)
-                    else copy.deepcopy(item)
+                    else self.copied(item, source, join_pointer(pointer, i), chain)
                     for i, item in enumerate(value)
                 ]
         if place == "algorithm" and isinstance(value, dict) and key.endswith("algorithm"):
             return self.mapping(value, source, pointer, chain, "algorithm")
         if not isinstance(value, (dict, list)):
-            return value  # scalars are immutable: nothing to copy
-        result = copy.deepcopy(value)
+            return value  # counted with the mapping that holds it
+        result = self.copied(value, source, pointer, chain)
         if isinstance(result, dict):
             self._record(result, source, pointer, chain)
         return result
@@ -466,6 +505,7 @@ class _Expansion:
     def entries(
         self, items: list[Any], source: SourceFile, pointer: str, chain: tuple[str, ...]
     ) -> list[Any]:
+        self.count(1, 0, source, pointer, chain)
         result: list[Any] = []
         for index, item in enumerate(items):
             at = join_pointer(pointer, index)
@@ -483,7 +523,7 @@ class _Expansion:
             elif isinstance(item, dict):
                 result.append(self.mapping(item, source, at, chain, "entry"))
             else:
-                result.append(copy.deepcopy(item))
+                result.append(self.copied(item, source, at, chain))
         return result
 
     # ---------------------------------------------------------------- imports
@@ -491,7 +531,11 @@ class _Expansion:
         self, name: str, source: SourceFile, pointer: str, chain: tuple[str, ...], place: str
     ) -> Any:
         target = self.load_import(name, source, pointer, chain)
-        return self.snippet(target, chain, place=place, pointer=pointer, importer=source)
+        self.importing.append((source, pointer, name, chain))
+        try:
+            return self.snippet(target, chain, place=place, pointer=pointer, importer=source)
+        finally:
+            self.importing.pop()
 
     def load_import(
         self, name: str, source: SourceFile, pointer: str, chain: tuple[str, ...]
@@ -505,16 +549,13 @@ class _Expansion:
             cycle = [*chain, found.display]
             line, column = source.where(pointer)
             raise ImportCycleError(
-                Diagnostic(
-                    "import cycle: " + " -> ".join(cycle),
-                    source.display,
-                    line,
-                    column,
-                    pointer,
-                    tuple(cycle),
-                    ImportCycleError.code,
-                    "a snippet must not import itself, directly or through other snippets",
-                )
+                "import cycle: " + " -> ".join(cycle),
+                file=source.display,
+                line=line,
+                column=column,
+                pointer=pointer,
+                chain=tuple(cycle),
+                hint="a snippet must not import itself, directly or through other snippets",
             )
         if len(self.stack) >= MAX_IMPORT_DEPTH or self.files_imported >= MAX_IMPORTED_FILES:
             line, column = source.where(pointer)
@@ -524,9 +565,12 @@ class _Expansion:
                 else f"more than {MAX_IMPORTED_FILES} imports in one recipe"
             )
             raise RecipeLimitError(
-                Diagnostic(
-                    message, source.display, line, column, pointer, chain, RecipeLimitError.code
-                )
+                message,
+                file=source.display,
+                line=line,
+                column=column,
+                pointer=pointer,
+                chain=chain,
             )
         self.files_imported += 1
         try:
@@ -543,16 +587,13 @@ class _Expansion:
             found = self.resolver.library.find_import(path_name, source.located.root)
         except RecipeError as exc:
             raise type(exc)(
-                Diagnostic(
-                    exc.first.message,
-                    source.display,
-                    line,
-                    column,
-                    imports_pointer,
-                    chain,
-                    exc.code,
-                    exc.first.hint,
-                )
+                exc.first.message,
+                file=source.display,
+                line=line,
+                column=column,
+                pointer=imports_pointer,
+                chain=chain,
+                hint=exc.first.hint,
             ) from None
         if found is None and path_name in deprecated_names():
             renamed = deprecated_names()[path_name]
@@ -571,16 +612,13 @@ class _Expansion:
             if similar is not None:
                 hint = f"did you mean {show(similar)}? {hint}"
             raise ImportNotFoundError(
-                Diagnostic(
-                    f"snippet {show(path_name)} (imported as {show(name)}) was not found",
-                    source.display,
-                    line,
-                    column,
-                    imports_pointer,
-                    chain,
-                    ImportNotFoundError.code,
-                    hint,
-                )
+                f"snippet {show(path_name)} (imported as {show(name)}) was not found",
+                file=source.display,
+                line=line,
+                column=column,
+                pointer=imports_pointer,
+                chain=chain,
+                hint=hint,
             )
         return found
 
@@ -682,16 +720,37 @@ def _undeclared(
     hint = suggest(name, declared) or (
         "declared names: " + ", ".join(declared) if declared else "this file declares no imports"
     )
-    return Diagnostic(
+    return ImportNotFoundError.diagnostic(
         f"'$import: {name}' names nothing in this file's 'imports:'",
-        source.display,
-        line,
-        column,
-        pointer,
-        chain,
-        ImportNotFoundError.code,
-        hint,
+        file=source.display,
+        line=line,
+        column=column,
+        pointer=pointer,
+        chain=chain,
+        hint=hint,
     )
+
+
+def text_size(text: str) -> int:
+    """Bytes of a string in UTF-8."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def measure(value: Any) -> tuple[int, int]:
+    """The values in ``value`` (itself included) and the bytes of its strings and keys."""
+    if isinstance(value, dict):
+        values, size = 1, 0
+        for key, item in value.items():
+            inner = measure(item)
+            values, size = values + inner[0], size + inner[1] + text_size(key)
+        return values, size
+    if isinstance(value, list):
+        values, size = 1, 0
+        for item in value:
+            inner = measure(item)
+            values, size = values + inner[0], size + inner[1]
+        return values, size
+    return 1, text_size(value) if isinstance(value, str) else 0
 
 
 def _kind_error(
@@ -705,20 +764,11 @@ def _kind_error(
     where = importer or target
     line, column = importer.where(pointer) if importer else target.body_doc.start
     return ImportKindError(
-        Diagnostic(message, where.display, line, column, pointer, chain, ImportKindError.code)
+        message, file=where.display, line=line, column=column, pointer=pointer, chain=chain
     )
 
 
 def _with_chain(diagnostic: Diagnostic, chain: tuple[str, ...]) -> Diagnostic:
     if diagnostic.chain:
         return diagnostic
-    return Diagnostic(
-        diagnostic.message,
-        diagnostic.file,
-        diagnostic.line,
-        diagnostic.column,
-        diagnostic.pointer,
-        (*chain, diagnostic.file or "?"),
-        diagnostic.code,
-        diagnostic.hint,
-    )
+    return dataclasses.replace(diagnostic, chain=(*chain, diagnostic.file or "?"))

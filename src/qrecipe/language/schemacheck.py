@@ -280,8 +280,14 @@ def schema_diagnostics(
                 if position:
                     line, column = position
             diagnostics.append(
-                Diagnostic(
-                    message, file, line, column, pointer, chain, SchemaValidationError.code, hint
+                SchemaValidationError.diagnostic(
+                    message,
+                    file=file,
+                    line=line,
+                    column=column,
+                    pointer=pointer,
+                    chain=chain,
+                    hint=hint,
                 )
             )
     if not diagnostics:
@@ -291,8 +297,13 @@ def schema_diagnostics(
             position = doc.position(pointer) if doc is not None else None
             line, column = position or (None, None)
             diagnostics.append(
-                Diagnostic(
-                    error.message, file, line, column, pointer, chain, SchemaValidationError.code
+                SchemaValidationError.diagnostic(
+                    error.message,
+                    file=file,
+                    line=line,
+                    column=column,
+                    pointer=pointer,
+                    chain=chain,
                 )
             )
     diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0, d.pointer))

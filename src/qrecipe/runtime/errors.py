@@ -13,6 +13,6 @@ class UnsupportedRecipeError(RecipeError):
 
 def unsupported(message: str, pointer: str, hint: str | None = None) -> Diagnostic:
     """One problem of a flat recipe, at a JSON pointer, for an :class:`UnsupportedRecipeError`."""
-    return Diagnostic(
-        message, "<flat recipe>", pointer=pointer, code=UnsupportedRecipeError.code, hint=hint
+    return UnsupportedRecipeError.diagnostic(
+        message, file="<flat recipe>", pointer=pointer, hint=hint
     )

@@ -1,0 +1,11 @@
+// JSON pointers (RFC 6901): how every message says where a value is.
+
+/** Escape one JSON-pointer reference token (RFC 6901). */
+export function escapePointerToken(token) {
+  return String(token).replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+export function joinPointer(pointer, token) {
+  if (typeof token === 'number' || (!token.includes('~') && !token.includes('/'))) return `${pointer}/${token}`;
+  return `${pointer}/${escapePointerToken(token)}`;
+}

@@ -1,0 +1,1 @@
+"""The differential fuzzer of the Python and JavaScript implementations (see differential.py)."""
