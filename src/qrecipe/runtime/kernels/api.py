@@ -1,14 +1,14 @@
-"""The public entry points: pick a backend, run the reference or the Triton kernels."""
+"""The public entry points: pick a backend, run the PyTorch path, the reference or Triton."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from . import reference
+from . import reference, torch_qdq
 from .formats import QuantFormat
 
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "torch", "triton", "reference")
 
 __all__ = ["BACKENDS", "fake_quant", "reduce_amax"]
 
@@ -34,7 +34,9 @@ def reduce_amax(x: Tensor, fmt: QuantFormat, *, backend: str = "auto") -> Tensor
             from . import triton_qdq
 
             return triton_qdq.reduce_amax(x.detach(), fmt)
-        return reference.reduce_amax(x.detach(), fmt)
+        if backend == "reference":
+            return reference.reduce_amax(x.detach(), fmt)
+        return torch_qdq.reduce_amax(x.detach(), fmt)
 
 
 def fake_quant(
@@ -52,8 +54,10 @@ def fake_quant(
     formats); for dynamic NVFP4 it is the per-tensor amax when given. When a format needs an
     amax and none is given, the tensor's own statistic is used.
 
-    ``backend``: ``"triton"``, ``"torch"`` or ``"auto"`` (Triton for CUDA tensors, the PyTorch
-    reference otherwise). Both give identical bits. No gradient flows through the result.
+    ``backend``: ``"triton"``, ``"torch"``, ``"reference"`` or ``"auto"`` (Triton for CUDA
+    tensors, the PyTorch path otherwise). ``"torch"`` computes in a few in-place passes,
+    ``"reference"`` one exact operation at a time (the definition); all give identical bits.
+    No gradient flows through the result.
 
     ``global_amax``: static NVFP4 only, the per-tensor amax that sets the FP32 scale above the
     FP8 block scales (by default the largest block amax). Calibration fixes it apart from the
@@ -67,4 +71,6 @@ def fake_quant(
             from . import triton_qdq
 
             return triton_qdq.fake_quant(x.detach(), fmt, amax, global_amax)
-        return reference.fake_quant(x.detach(), fmt, amax, global_amax)
+        if backend == "reference":
+            return reference.fake_quant(x.detach(), fmt, amax, global_amax)
+        return torch_qdq.fake_quant(x.detach(), fmt, amax, global_amax)

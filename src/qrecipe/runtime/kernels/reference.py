@@ -37,6 +37,8 @@ __all__ = [
     "expand_groups",
     "fake_quant",
     "finite_abs",
+    "mx_exponent",
+    "nvfp4_scale",
     "pow2",
     "reduce_amax",
     "round_to_float_grid",
@@ -212,8 +214,12 @@ def _scaled_qdq(values: Tensor, amax: Tensor, element: ElementFormat) -> Tensor:
     return torch.where(zero, values * 0.0, result)
 
 
-def _nvfp4_qdq(values: Tensor, block: Tensor, global_amax: Tensor) -> Tensor:
-    """NVFP4 QDQ of finite ``values`` given per-element block amax and the tensor amax."""
+def nvfp4_scale(block: Tensor, global_amax: Tensor) -> Tensor:
+    """NVFP4 dequantization scales: FP8 E4M3 block scales times the float32 global scale.
+
+    ``block`` holds block amaxes (one per element, or one per block), ``global_amax`` the
+    tensor amax. A global amax at or below ZERO_AMAX is replaced by 1 (callers return zeros).
+    """
     zero = global_amax <= ZERO_AMAX
     safe_global = torch.where(zero, torch.ones_like(global_amax), global_amax)
     global_scale = _divide(safe_global, NVFP4_GLOBAL_DIVISOR)
@@ -221,20 +227,31 @@ def _nvfp4_qdq(values: Tensor, block: Tensor, global_amax: Tensor) -> Tensor:
     block_scale = torch.where(block_scale == 0, torch.ones_like(block_scale), block_scale)
     block_scale = _clamp(block_scale, E4M3_MIN_SUBNORMAL, E4M3_MAX)
     block_scale = round_to_float_grid(block_scale, E4M3.mantissa_bits, E4M3.min_normal_exponent)
-    scale = block_scale * global_scale
+    return block_scale * global_scale
+
+
+def _nvfp4_qdq(values: Tensor, block: Tensor, global_amax: Tensor) -> Tensor:
+    """NVFP4 QDQ of finite ``values`` given per-element block amax and the tensor amax."""
+    zero = global_amax <= ZERO_AMAX
+    scale = nvfp4_scale(block, global_amax)
     clamped = _clamp(values / scale, -E2M1_MAX, E2M1_MAX)
     result = round_to_float_grid(clamped, E2M1.mantissa_bits, E2M1.min_normal_exponent) * scale
     return torch.where(zero, values * 0.0, result)
 
 
-def _mx_qdq(values: Tensor, block: Tensor, element: ElementFormat) -> Tensor:
-    """MX QDQ of finite ``values`` given the per-element block amax (E8M0 scales)."""
-    limit = element.max_value
-    ratio = _divide(block, limit)
+def mx_exponent(block: Tensor, element: ElementFormat) -> Tensor:
+    """The E8M0 scale exponents (int32) of MX blocks with amax ``block``."""
+    ratio = _divide(block, element.max_value)
     exponent = torch.where(
         ratio > 0, ceil_log2(torch.where(ratio > 0, ratio, 1.0)), E8M0_MIN_EXPONENT
     )
-    exponent = torch.clamp(exponent, E8M0_MIN_EXPONENT, E8M0_MAX_EXPONENT)
+    return torch.clamp(exponent, E8M0_MIN_EXPONENT, E8M0_MAX_EXPONENT)
+
+
+def _mx_qdq(values: Tensor, block: Tensor, element: ElementFormat) -> Tensor:
+    """MX QDQ of finite ``values`` given the per-element block amax (E8M0 scales)."""
+    limit = element.max_value
+    exponent = mx_exponent(block, element)
     scaled = values * pow2(-exponent)
     if element.kind == "int":
         clamped = _clamp(scaled, -limit, limit)

@@ -1,0 +1,364 @@
+"""Fast fake quantization in PyTorch: the reference's bits in a few in-place passes.
+
+:mod:`.reference` defines the numerics one exact operation at a time and allocates a tensor
+for each; on the CPU that costs more than the model it quantizes. This module computes the same
+bits (``tests/runtime/test_kernels_torch.py`` checks every format, dtype and edge case against
+the reference) with the fewest full-size passes:
+
+* everything that depends only on the amax (scales, zero-amax handling, NVFP4 block scales, MX
+  exponents) is computed on the small per-group table, with the reference's own functions, and
+  broadcast; for a calibrated amax the tables are computed once and kept with the amax tensor
+  until it changes;
+* the element-wise work runs in place on one float32 buffer, which becomes the result;
+* rounding to a small float grid divides by the element's rounding quantum (a power of two read
+  from the float32 exponent bits), rounds half to even and multiplies back: exact, vectorised,
+  and free of casts to FP8 types and of comparisons (both are slow on the CPU);
+* non-finite inputs are detected with one reduction; only tensors that hold some pay for the
+  masking that passes them through.
+
+Anything else (a non-finite amax, an unsigned format with a zero amax, a dtype the reference
+refuses) is handed to the reference, so the results never differ.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
+
+from . import reference
+from .formats import ZERO_AMAX, ElementFormat, QuantFormat
+
+__all__ = ["fake_quant", "reduce_amax"]
+
+FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# float32 bit fields
+EXPONENT_MASK = 0x7F800000
+MANTISSA_BITS = 23
+EXPONENT_BIAS = 127
+
+
+
+# -- layout: the per-group table as a broadcastable view of the element buffer -----------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a tensor's elements line up with its per-group amax table.
+
+    ``padded`` is the shape of the float32 working buffer: the tensor's shape with ragged
+    blocked axes rounded up to whole blocks (the padding is zeros, which never change a
+    maximum). ``grouped`` views that buffer so that a table of shape ``table`` broadcasts
+    against it; ``reduced`` are the axes of ``grouped`` that a group's maximum runs over (None:
+    all of them).
+    """
+
+    shape: tuple[int, ...]
+    padded: tuple[int, ...]
+    grouped: tuple[int, ...]
+    table: tuple[int, ...]
+    reduced: tuple[int, ...] | None
+
+    @property
+    def ragged(self) -> bool:
+        return self.padded != self.shape
+
+    @property
+    def crop(self) -> tuple[slice, ...]:
+        """Index of the tensor's own elements in the padded buffer."""
+        return tuple(slice(0, size) for size in self.shape)
+
+
+@lru_cache(maxsize=4096)
+def layout_of(shape: tuple[int, ...], fmt: QuantFormat) -> Layout:
+    """The layout of ``fmt`` on a tensor of ``shape`` (at least one axis).
+
+    Raises UnsupportedFormatError for blocks the tensor does not have, as the reference does.
+    """
+    if fmt.scheme == "tensor":
+        return Layout(shape, shape, shape, (), None)
+    if fmt.scheme == "channel":
+        kept = fmt.kept_axes(len(shape))
+        reduced = tuple(axis for axis in range(len(shape)) if axis not in kept)
+        return Layout(shape, shape, shape, fmt.amax_shape(shape), reduced)
+    if fmt.scheme in ("nvfp4", "mx"):
+        rows, cols = 1, fmt.block_size
+    else:
+        rows, cols = fmt.block_layout(shape)
+    across = -(-shape[-1] // cols)
+    if len(shape) == 1 or rows == 1:
+        outer = shape[:-1]
+        return Layout(
+            shape,
+            (*outer, across * cols),
+            (*outer, across, cols),
+            (*outer, across, 1),
+            (-1,),
+        )
+    outer = shape[:-2]
+    down = -(-shape[-2] // rows)
+    return Layout(
+        shape,
+        (*outer, down * rows, across * cols),
+        (*outer, down, rows, across, cols),
+        (*outer, down, 1, across, 1),
+        (-3, -1),
+    )
+
+
+def _working_buffer(x: Tensor, layout: Layout) -> Tensor:
+    """A fresh contiguous float32 copy of ``x``, zero-padded to whole blocks."""
+    if not layout.ragged:
+        if x.dtype == torch.float32:
+            return x.clone(memory_format=torch.contiguous_format)
+        return x.to(torch.float32, memory_format=torch.contiguous_format)
+    buffer = torch.zeros(layout.padded, dtype=torch.float32, device=x.device)
+    buffer[layout.crop].copy_(x)
+    return buffer
+
+
+def _group_max_abs(values: Tensor, layout: Layout) -> Tensor:
+    """max |values| per group, in the layout's table shape, without a full-size temporary.
+
+    NaN propagates and infinities count, so a non-finite result says the values hold some.
+    """
+    grouped = values.view(layout.grouped) if values.is_contiguous() else values
+    reduced = layout.reduced
+    if reduced is None:
+        low, high = torch.aminmax(grouped)
+    elif len(reduced) == 1:
+        low, high = torch.aminmax(grouped, dim=reduced[0], keepdim=True)
+    elif not reduced:
+        return grouped.abs().float()
+    else:
+        low = grouped.amin(dim=reduced, keepdim=True)
+        high = grouped.amax(dim=reduced, keepdim=True)
+    return torch.maximum(low.abs_(), high.abs_()).float()
+
+
+def _all_finite(values: Tensor) -> bool:
+    return bool(torch.isfinite(values).all())
+
+
+# -- the statistic ---------------------------------------------------------------------------
+
+
+def reduce_amax(x: Tensor, fmt: QuantFormat) -> Tensor:
+    """:func:`.reference.reduce_amax`, in one reduction over ``x``."""
+    if x.dtype not in FLOAT_DTYPES or x.dim() == 0 or x.numel() == 0:
+        return reference.reduce_amax(x, fmt)
+    shape = tuple(x.shape)
+    if fmt.scheme == "tensor" or (fmt.scheme == "nvfp4" and fmt.dynamic_blocks):
+        amax = _group_max_abs(x, layout_of(shape, QuantFormat(fmt.element, "tensor")))
+    else:
+        layout = layout_of(shape, fmt)
+        if layout.ragged or (layout.grouped != layout.shape and not x.is_contiguous()):
+            return reference.reduce_amax(x, fmt)
+        amax = _group_max_abs(x, layout).reshape(fmt.amax_shape(shape))
+    if not _all_finite(amax):
+        # NaN or infinities among the values: they must not enter the statistic.
+        return reference.reduce_amax(x, fmt)
+    return amax
+
+
+# -- per-group tables -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tables:
+    """What the element-wise pass needs per group, shaped to broadcast against the elements.
+
+    Elements are brought into the element's range by multiplying by ``into`` (dividing, when
+    ``divide_into``) and back by multiplying by ``back`` (dividing, when ``divide_back``).
+    ``exact`` is False when this path cannot reproduce the reference for this amax (non-finite
+    values, or zero-amax groups of an unsigned format): the reference runs instead. ``zero``
+    means every finite value becomes a zero of its own sign (NVFP4 with a zero tensor amax).
+    """
+
+    into: Tensor
+    back: Tensor
+    divide_into: bool = False
+    divide_back: bool = False
+    exact: bool = True
+    zero: bool = False
+
+
+def _scaled_tables(amax: Tensor, element: ElementFormat, layout: Layout) -> Tables:
+    """Scales of the formats with float32 scales (see ``reference._scaled_qdq``)."""
+    zero = amax <= ZERO_AMAX
+    safe = torch.where(zero, torch.ones_like(amax), amax)
+    exact = _all_finite(amax)
+    limit = element.max_value
+    if element.kind == "int":
+        scale = torch.div(torch.full_like(safe, limit), safe)
+        # A code divided by inf is a zero with the code's sign, which for signed formats is the
+        # input's sign: the reference's ``values * 0.0``. Unsigned formats clamp negative codes
+        # to +0 and would lose it.
+        back = torch.where(zero, torch.full_like(scale, float("inf")), scale)
+        exact = exact and not (element.unsigned and bool(zero.any()))
+        scale, back = scale.reshape(layout.table), back.reshape(layout.table)
+        return Tables(scale, back, divide_back=True, exact=exact)
+    scale = torch.reciprocal(safe) * limit
+    back = torch.where(zero, torch.zeros_like(scale), torch.reciprocal(scale))
+    return Tables(scale.reshape(layout.table), back.reshape(layout.table), exact=exact)
+
+
+def _nvfp4_tables(blocks: Tensor, global_amax: Tensor, layout: Layout) -> Tables:
+    """Block dequantization scales of NVFP4 (see ``reference.nvfp4_scale``)."""
+    exact = _all_finite(global_amax) and _all_finite(blocks)
+    zero = bool((global_amax <= ZERO_AMAX).all())
+    scale = reference.nvfp4_scale(blocks, global_amax).reshape(layout.table)
+    return Tables(scale, scale, divide_into=True, exact=exact, zero=zero)
+
+
+def _mx_tables(blocks: Tensor, element: ElementFormat, layout: Layout) -> Tables:
+    """Power-of-two block scales of the MX formats (see ``reference.mx_exponent``)."""
+    exponent = reference.mx_exponent(blocks, element)
+    into = reference.pow2(-exponent).reshape(layout.table)
+    back = reference.pow2(exponent).reshape(layout.table)
+    return Tables(into, back, exact=_all_finite(blocks))
+
+
+# Tables of calibrated amax tensors: computed on first use and kept with the tensor (weakly)
+# until it is modified or replaced.
+_TABLE_CACHE: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def _calibrated_tables(amax: Tensor, fmt: QuantFormat, layout: Layout) -> Tables:
+    key = (amax._version, amax.device, fmt, layout.shape)
+    cached = _TABLE_CACHE.get(amax)
+    if cached is not None and cached[0] == key:
+        tables: Tables = cached[1]
+        return tables
+    table = reference.check_amax(amax, torch.Size(layout.shape), fmt)
+    if fmt.scheme == "nvfp4":
+        global_amax = table.amax()
+        tables = _nvfp4_tables(table, global_amax, layout)
+    else:
+        tables = _scaled_tables(table, fmt.element, layout)
+    _TABLE_CACHE[amax] = (key, tables)
+    return tables
+
+
+def _tables(buffer: Tensor, fmt: QuantFormat, amax: Tensor | None, layout: Layout) -> Tables:
+    """The tables for one call: calibrated ones from the cache, dynamic ones from the data."""
+    if fmt.scheme == "mx":
+        return _mx_tables(_group_max_abs(buffer, layout), fmt.element, layout)
+    if fmt.scheme == "nvfp4":
+        if not (fmt.dynamic or amax is None or fmt.dynamic_blocks):
+            return _calibrated_tables(amax, fmt, layout)
+        blocks = _group_max_abs(buffer, layout)
+        if fmt.dynamic or amax is None:
+            global_amax = blocks.amax()
+        else:
+            global_amax = reference.check_amax(amax, torch.Size(layout.shape), fmt)
+        return _nvfp4_tables(blocks, global_amax, layout)
+    if fmt.dynamic or amax is None:
+        return _scaled_tables(_group_max_abs(buffer, layout), fmt.element, layout)
+    return _calibrated_tables(amax, fmt, layout)
+
+
+# -- fake quantization ------------------------------------------------------------------------
+
+
+def round_to_float_grid_(values: Tensor, element: ElementFormat) -> Tensor:
+    """:func:`.reference.round_to_float_grid` of finite contiguous float32 ``values``, in place.
+
+    A value's rounding quantum is 2**(max(e, emin) - M), e being its exponent: the float32
+    exponent field of the value, floored at emin's and lowered by M, is that power of two's bit
+    pattern. Dividing by it and multiplying back are exact, and ``round`` rounds half to even
+    keeping the sign of zero, as the reference does. The quanta are built in a per-thread
+    workspace, a chunk at a time, so that no full-size temporary is allocated.
+    """
+    floor = (element.min_normal_exponent + EXPONENT_BIAS) << MANTISSA_BITS
+    lowered = element.mantissa_bits << MANTISSA_BITS
+    flat = values.view(-1)
+    bits = flat.view(torch.int32)
+    total = flat.numel()
+    workspace = _workspace(min(total, CHUNK), values.device)
+    for start in range(0, total, CHUNK):
+        stop = min(start + CHUNK, total)
+        quantum = workspace[: stop - start]
+        torch.bitwise_and(bits[start:stop], EXPONENT_MASK, out=quantum)
+        quantum.clamp_(min=floor).sub_(lowered)
+        step = quantum.view(torch.float32)
+        flat[start:stop].div_(step).round_().mul_(step)
+    return values
+
+
+# Elements per chunk of the element-wise passes that need a second value per element.
+CHUNK = 1 << 20
+_WORKSPACES = threading.local()
+
+
+def _workspace(size: int, device: torch.device) -> Tensor:
+    """A per-thread int32 scratch tensor of at least ``size`` elements (at most CHUNK).
+
+    Reused across calls: a fresh allocation per call costs page faults that take longer than
+    the arithmetic.
+    """
+    spaces: dict[torch.device, Tensor] = _WORKSPACES.__dict__.setdefault("spaces", {})
+    space = spaces.get(device)
+    if space is None or space.numel() < size:
+        space = torch.empty(size, dtype=torch.int32, device=device)
+        spaces[device] = space
+    return space
+
+
+def _element_range(fmt: QuantFormat) -> tuple[float, float]:
+    element = fmt.element
+    if fmt.scheme in ("nvfp4", "mx") or element.kind == "float":
+        return -element.max_value, element.max_value
+    return element.min_value, element.max_value
+
+
+def _quantize_(buffer: Tensor, fmt: QuantFormat, tables: Tables, layout: Layout) -> None:
+    """Fake-quantize the finite float32 ``buffer`` in place."""
+    if tables.zero:
+        buffer.mul_(0.0)
+        return
+    grouped = buffer.view(layout.grouped)
+    if tables.divide_into:
+        grouped.div_(tables.into)
+    else:
+        grouped.mul_(tables.into)
+    low, high = _element_range(fmt)
+    buffer.clamp_(low, high)
+    if fmt.element.kind == "int":
+        buffer.round_()
+    else:
+        round_to_float_grid_(buffer, fmt.element)
+    if tables.divide_back:
+        grouped.div_(tables.back)
+    else:
+        grouped.mul_(tables.back)
+
+
+def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+    """:func:`.reference.fake_quant`, bit for bit, in a few in-place passes."""
+    if x.dtype not in FLOAT_DTYPES or x.dim() == 0 or x.numel() == 0:
+        return reference.fake_quant(x, fmt, amax)
+    layout = layout_of(tuple(x.shape), fmt)
+    buffer = _working_buffer(x, layout)
+    finite: Tensor | None = None
+    if not _all_finite(buffer.sum()):
+        # Some values may be NaN or infinite (or merely large enough for the sum to overflow):
+        # compute with zeros in their place and put them back at the end.
+        finite = torch.isfinite(x)
+        buffer.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+    tables = _tables(buffer, fmt, amax, layout)
+    if not tables.exact:
+        return reference.fake_quant(x, fmt, amax)
+    _quantize_(buffer, fmt, tables, layout)
+    result = buffer[layout.crop] if layout.ragged else buffer
+    if x.dtype != torch.float32:
+        result = result.to(x.dtype)
+    elif layout.ragged:
+        result = result.contiguous()
+    if finite is not None:
+        result = torch.where(finite, result, x)
+    return result
