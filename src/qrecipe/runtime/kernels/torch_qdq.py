@@ -16,8 +16,8 @@ the reference) with the fewest full-size passes:
 * non-finite inputs are detected with one reduction; only tensors that hold some pay for the
   masking that passes them through.
 
-Anything else (a non-finite amax, an unsigned format with a zero amax, a dtype the reference
-refuses) is handed to the reference, so the results never differ.
+Anything else (a non-finite amax, a dtype or shape the reference refuses) is handed to the
+reference, so the results never differ.
 """
 
 from __future__ import annotations
@@ -174,8 +174,8 @@ class Tables:
 
     Elements are brought into the element's range by multiplying by ``into`` (dividing, when
     ``divide_into``) and back by multiplying by ``back`` (dividing, when ``divide_back``).
-    ``exact`` is False when this path cannot reproduce the reference for this amax (non-finite
-    values, or zero-amax groups of an unsigned format): the reference runs instead. ``zero``
+    ``exact`` is False when the amax holds NaN or infinities, whose results are left to the
+    reference. ``zero``
     means every finite value becomes a zero of its own sign (NVFP4 with a zero tensor amax).
     """
 
@@ -188,23 +188,27 @@ class Tables:
 
 
 def _scaled_tables(amax: Tensor, element: ElementFormat, layout: Layout) -> Tables:
-    """Scales of the formats with float32 scales (see ``reference._scaled_qdq``)."""
+    """Scales of the formats with float32 scales (see ``reference._scaled_qdq``).
+
+    Zero-amax groups multiply their values by 0 on the way in: every value becomes a zero of
+    its own sign and stays one, which is the reference's ``values * 0.0``.
+    """
     zero = amax <= ZERO_AMAX
     safe = torch.where(zero, torch.ones_like(amax), amax)
-    exact = _all_finite(amax)
     limit = element.max_value
     if element.kind == "int":
         scale = torch.div(torch.full_like(safe, limit), safe)
-        # A code divided by inf is a zero with the code's sign, which for signed formats is the
-        # input's sign: the reference's ``values * 0.0``. Unsigned formats clamp negative codes
-        # to +0 and would lose it.
-        back = torch.where(zero, torch.full_like(scale, float("inf")), scale)
-        exact = exact and not (element.unsigned and bool(zero.any()))
-        scale, back = scale.reshape(layout.table), back.reshape(layout.table)
-        return Tables(scale, back, divide_back=True, exact=exact)
-    scale = torch.reciprocal(safe) * limit
-    back = torch.where(zero, torch.zeros_like(scale), torch.reciprocal(scale))
-    return Tables(scale.reshape(layout.table), back.reshape(layout.table), exact=exact)
+        back = scale
+    else:
+        scale = torch.reciprocal(safe) * limit
+        back = torch.reciprocal(scale)
+    into = torch.where(zero, torch.zeros_like(scale), scale)
+    return Tables(
+        into.reshape(layout.table),
+        back.reshape(layout.table),
+        divide_back=element.kind == "int",
+        exact=_all_finite(amax),
+    )
 
 
 def _nvfp4_tables(blocks: Tensor, global_amax: Tensor, layout: Layout) -> Tables:
