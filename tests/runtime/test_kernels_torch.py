@@ -151,6 +151,21 @@ def test_nvfp4_and_mx_thresholds_match() -> None:
             assert_same_bits(actual, expected, f"{name} thresholds {dtype}")
 
 
+def test_tiny_blocks_match() -> None:
+    # MX: block amaxes whose ratio to the element maximum is a float32 subnormal, around the
+    # smallest scale 2**-127. NVFP4: a block whose scale underflows to zero beside a huge value.
+    subnormals = torch.tensor([2.0**-149, 2.0**-140, 2.0**-133, 2.0**-128, 2.0**-127 * 1.5])
+    tiny = torch.cat([subnormals * 6.0, subnormals * 448.0, subnormals * 7.0, subnormals * 127.0])
+    x = (tiny.reshape(-1, 1) * torch.linspace(-1.0, 1.0, 32)).reshape(-1, 32)
+    x[0, 5] = 3.0e38
+    for name in FORMATS:
+        if name in TWO_D_BLOCKS:
+            continue
+        fmt = format_named(name)
+        assert_same_bits(*both(x, fmt, None), name)
+        assert_same_bits(*both(x[1:], fmt, None), f"{name} without the huge value")
+
+
 def test_random_bit_patterns_match() -> None:
     """Arbitrary float32 bit patterns: every exponent, subnormals, NaN payloads, infinities."""
     generator = torch.Generator().manual_seed(1)
