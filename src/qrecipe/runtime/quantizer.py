@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .attributes import default_attributes
-from .kernels import QuantFormat, fake_quant, reduce_amax
+from .kernels import QuantFormat, fake_quant, fake_quant_, reduce_amax
 from .kernels.table import E4M3_MAX
 
 # A process-wide counter gives every configuration change a new token, so that caches keyed
@@ -166,12 +166,19 @@ class TensorQuantizer(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fake-quantize ``x`` (or pass it through when disabled or collecting statistics)."""
+    def forward(self, x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """Fake-quantize ``x`` (or pass it through when disabled or collecting statistics).
+
+        ``in_place``: write the result into ``x`` when autograd does not need it, for tensors
+        that nothing reads afterwards unquantized (a previous stage's result). Inputs of layers
+        are never quantized in place: other layers read them too (the query, key and value
+        projections share theirs) and residual connections add them back.
+        """
         if self._pre_quant_scale is not None:
             # Applied before anything else, whether or not the quantizer quantizes, as in the
             # reference: the matching inverse factor is folded into the layer's weight.
             x = x * self._pre_quant_scale
+            in_place = True  # the scaled tensor is this quantizer's own
         if self._collector is not None:
             # While calibrating, statistics are taken from unquantized tensors, as in the
             # reference: every layer sees the full-precision model.
@@ -189,8 +196,13 @@ class TensorQuantizer(nn.Module):
         global_amax = self._global_amax
         if global_amax is not None and global_amax.device != x.device:
             global_amax = global_amax.to(x.device)
+        track_gradient = x.requires_grad and torch.is_grad_enabled()
+        if in_place and not track_gradient:
+            return fake_quant_(
+                x, fmt, amax=amax, backend=self.backend, global_amax=global_amax
+            )
         y = fake_quant(x, fmt, amax=amax, backend=self.backend, global_amax=global_amax)
-        if x.requires_grad and torch.is_grad_enabled():
+        if track_gradient:
             # Straight-through estimator: forward value of y, gradient of the identity.
             y = x + (y - x).detach()
         return y
@@ -269,9 +281,10 @@ class SequentialQuantizer(nn.ModuleList):
         return tuple(stage.state_token() for stage in self.stages)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply each stage in order."""
+        """Apply each stage in order; later stages quantize the earlier result in place."""
+        original = x
         for stage in self.stages:
-            x = stage(x)
+            x = stage(x, in_place=x is not original)
         return x
 
 

@@ -4,14 +4,15 @@
 >>> amax = reduce_amax(weight, fmt)                 # doctest: +SKIP
 >>> fake_quant(weight, fmt, amax)                   # doctest: +SKIP
 
-The reference (``backend="torch"``) defines the numerics; the Triton kernels
-(``backend="triton"``) reproduce them bit for bit, on the GPU and under ``TRITON_INTERPRET=1``.
+The reference (``backend="reference"``) defines the numerics; the PyTorch path
+(``backend="torch"``, the CPU default) and the Triton kernels (``backend="triton"``, on the GPU
+and under ``TRITON_INTERPRET=1``) reproduce them bit for bit.
 See ``docs/runtime-numerics.md``.
 """
 
 from __future__ import annotations
 
-from .api import BACKENDS, fake_quant, reduce_amax
+from .api import BACKENDS, fake_quant, fake_quant_, reduce_amax
 from .formats import SUPPORTED_FORMATS, ElementFormat, QuantFormat, UnsupportedFormatError
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "QuantFormat",
     "UnsupportedFormatError",
     "fake_quant",
+    "fake_quant_",
     "reduce_amax",
 ]

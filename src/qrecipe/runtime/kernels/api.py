@@ -10,7 +10,7 @@ from .formats import QuantFormat
 
 BACKENDS = ("auto", "torch", "triton", "reference")
 
-__all__ = ["BACKENDS", "fake_quant", "reduce_amax"]
+__all__ = ["BACKENDS", "fake_quant", "fake_quant_", "reduce_amax"]
 
 
 def _resolve_backend(x: Tensor, backend: str) -> str:
@@ -74,3 +74,28 @@ def fake_quant(
         if backend == "reference":
             return reference.fake_quant(x.detach(), fmt, amax, global_amax)
         return torch_qdq.fake_quant(x.detach(), fmt, amax, global_amax)
+
+
+def fake_quant_(
+    x: Tensor,
+    fmt: QuantFormat,
+    amax: Tensor | None = None,
+    *,
+    backend: str = "auto",
+    global_amax: Tensor | None = None,
+) -> Tensor:
+    """:func:`fake_quant` written into ``x``, which is returned (the same bits).
+
+    For tensors that nothing else reads afterwards in their unquantized form. The PyTorch path
+    quantizes contiguous float32 tensors without allocating another one; the other backends
+    compute the result and copy it back.
+    """
+    with torch.no_grad():
+        if _resolve_backend(x, backend) == "torch":
+            if global_amax is not None and not (fmt.scheme == "nvfp4" and not fmt.dynamic_blocks):
+                raise ValueError("global_amax applies to static NVFP4 only")
+            torch_qdq.fake_quant_(x.detach(), fmt, amax, global_amax)
+        else:
+            result = fake_quant(x, fmt, amax, backend=backend, global_amax=global_amax)
+            x.detach().copy_(result)
+    return x

@@ -34,7 +34,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from . import reference
 from .formats import ZERO_AMAX, ElementFormat, QuantFormat
 
-__all__ = ["fake_quant", "reduce_amax"]
+__all__ = ["fake_quant", "fake_quant_", "reduce_amax"]
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # float32 bit fields
@@ -412,36 +412,44 @@ def _quantize_(
         grouped.mul_(tables.back)
 
 
-def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
-    """:func:`.reference.fake_quant`, bit for bit, in a few in-place passes."""
-    if x.dtype not in FLOAT_DTYPES or x.dim() == 0 or x.numel() == 0:
+def _quantize_direct(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None, layout: Layout, into: Tensor | None
+) -> Tensor | None:
+    """The common case, or None when it does not apply (the caller takes the general path).
+
+    ``x`` is contiguous with whole blocks: one reduction finds out whether it is all finite
+    (and gives the statistic when the scales come from the data); float32 values are read by
+    the first pass, others converted into the buffer first. ``into`` is a contiguous float32
+    tensor of x's shape to write the result to, or None for a new one.
+    """
+    values = x if x.dtype == torch.float32 else x.to(torch.float32)
+    statistic = _group_max_abs(values, layout) if _from_data(fmt, amax) else None
+    if not _all_finite(statistic if statistic is not None else values.sum()):
+        return None
+    tables = _tables(statistic, fmt, amax, layout)
+    if not tables.exact:
         return reference.fake_quant(x, fmt, amax)
-    layout = layout_of(tuple(x.shape), fmt)
-    from_data = _from_data(fmt, amax)
-    if x.is_contiguous() and not layout.ragged:
-        # The common case: one reduction finds out whether the values are all finite (and gives
-        # the statistic when the scales come from the data); float32 inputs are read by the
-        # first pass, others are converted into the buffer first.
-        values = x if x.dtype == torch.float32 else x.to(torch.float32)
-        statistic = _group_max_abs(values, layout) if from_data else None
-        if _all_finite(statistic if statistic is not None else values.sum()):
-            tables = _tables(statistic, fmt, amax, layout)
-            if not tables.exact:
-                return reference.fake_quant(x, fmt, amax)
-            if values is x:
-                buffer = torch.empty(layout.padded, dtype=torch.float32, device=x.device)
-                _quantize_(buffer, fmt, tables, layout, source=x)
-                return buffer
-            _quantize_(values, fmt, tables, layout, source=None)
-            return values.to(x.dtype)
-    # Non-finite values (or merely a sum that overflows), ragged blocks, other memory layouts:
-    # a padded copy with zeros for the non-finite values, which are put back at the end.
+    if values is not x:
+        _quantize_(values, fmt, tables, layout, source=None)
+        return values.to(x.dtype)
+    if into is None:
+        into = torch.empty(layout.padded, dtype=torch.float32, device=x.device)
+    _quantize_(into, fmt, tables, layout, source=None if into is x else x)
+    return into
+
+
+def _quantize_general(x: Tensor, fmt: QuantFormat, amax: Tensor | None, layout: Layout) -> Tensor:
+    """Any finite or non-finite input, ragged blocks, any memory layout.
+
+    A padded copy with zeros in place of the non-finite values, which are put back at the end
+    (NaN payloads included).
+    """
     buffer = _working_buffer(x, layout)
     finite: Tensor | None = None
     if not _all_finite(buffer.sum()):
         finite = torch.isfinite(x)
         buffer.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-    statistic = _group_max_abs(buffer, layout) if from_data else None
+    statistic = _group_max_abs(buffer, layout) if _from_data(fmt, amax) else None
     tables = _tables(statistic, fmt, amax, layout)
     if not tables.exact:
         return reference.fake_quant(x, fmt, amax)
@@ -454,3 +462,36 @@ def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tenso
     if finite is not None:
         result = torch.where(finite, result, x)
     return result
+
+
+def _supported(x: Tensor) -> bool:
+    return x.dtype in FLOAT_DTYPES and x.dim() > 0 and x.numel() > 0
+
+
+def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+    """:func:`.reference.fake_quant`, bit for bit, in a few in-place passes over one buffer."""
+    if not _supported(x):
+        return reference.fake_quant(x, fmt, amax)
+    layout = layout_of(tuple(x.shape), fmt)
+    if x.is_contiguous() and not layout.ragged:
+        result = _quantize_direct(x, fmt, amax, layout, into=None)
+        if result is not None:
+            return result
+    return _quantize_general(x, fmt, amax, layout)
+
+
+def fake_quant_(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+    """:func:`fake_quant` written into ``x`` itself (returned); the same bits.
+
+    Contiguous float32 tensors with whole blocks are quantized in place with no other full-size
+    allocation; anything else is quantized as usual and copied back.
+    """
+    if not _supported(x):
+        return x.copy_(reference.fake_quant(x, fmt, amax))
+    layout = layout_of(tuple(x.shape), fmt)
+    if x.is_contiguous() and not layout.ragged:
+        into = x if x.dtype == torch.float32 else None
+        result = _quantize_direct(x, fmt, amax, layout, into=into)
+        if result is not None:
+            return result if result is x else x.copy_(result)
+    return x.copy_(_quantize_general(x, fmt, amax, layout))

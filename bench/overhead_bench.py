@@ -1,0 +1,393 @@
+"""Fake-quantization overhead on the CPU: qrecipe against ModelOpt, measured in the same run.
+
+For the real all-MiniLM-L6-v2 and a tiny Llama built from a config (random weights), and for
+each recipe (FP8, INT8 per channel, INT4 blocks, NVFP4), both runtimes quantize copies of the
+same model with the same flat recipe and the same calibration batches; then:
+
+* quantize time: ``qrecipe.runtime.apply`` and ``mtq.quantize``, calibration included;
+* forward overhead: forward time of the quantized model over the unquantized one, the median of
+  interleaved repeats (unquantized, qrecipe, ModelOpt, unquantized, ...), ``--threads`` threads;
+* peak memory: resident memory the process gains while quantizing and running the first
+  forward passes, over what it held before (freed heap memory is returned to the system first
+  so that each runtime starts from the same point; Linux only);
+* the outputs of the two quantized models must be bit-identical (the run fails otherwise).
+
+ModelOpt's NVFP4 needs CUDA: NVFP4 rows compare qrecipe with the unquantized model only.
+Prints a table and writes ``bench/results/overhead.json``.
+
+    python bench/overhead_bench.py              # the full run (a few minutes)
+    python bench/overhead_bench.py --quick      # small inputs, few repeats (the test runs it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import ctypes
+import ctypes.util
+import gc
+import io
+import json
+import logging
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+# (model, recipe): MiniLM is a BERT encoder, so its FP8 row uses the BERT adaptation.
+CASES = [
+    ("llama", "general/ptq/fp8_default-kv_fp8"),
+    ("llama", "general/ptq/int8_per_channel-kv_fp8"),
+    ("llama", "general/ptq/int4_blockwise_weight_only"),
+    ("llama", "general/ptq/nvfp4_default-kv_fp8"),
+    ("minilm", "huggingface/bert/ptq/fp8_default"),
+    ("minilm", "general/ptq/int8_per_channel-kv_fp8"),
+    ("minilm", "general/ptq/int4_blockwise_weight_only"),
+    ("minilm", "general/ptq/nvfp4_default-kv_fp8"),
+]
+QUICK_CASES = [
+    ("llama", "general/ptq/fp8_default-kv_fp8"),
+    ("llama", "general/ptq/nvfp4_default-kv_fp8"),
+    ("minilm", "general/ptq/int8_per_channel-kv_fp8"),
+]
+# ModelOpt 0.47 fake-quantizes NVFP4 (and MX) only with its CUDA kernels.
+MODELOPT_NEEDS_CUDA = ("nvfp4", "mxfp", "mxint")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs, few repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="timed forwards per model")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 3 if args.quick else 20
+    return args
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+
+class ResidentMemory:
+    """Peak resident memory of this process over a stretch of work (Linux, glibc).
+
+    Before each measurement, freed heap memory is handed back to the system (``malloc_trim``)
+    and the kernel's high-water mark is reset (``/proc/self/clear_refs``), so every runtime is
+    measured from the same starting point.
+    """
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("c")
+        self._libc = ctypes.CDLL(name) if name else None
+        self.available = (
+            self._libc is not None
+            and hasattr(self._libc, "malloc_trim")
+            and Path("/proc/self/clear_refs").exists()
+        )
+
+    @staticmethod
+    def _status_kb(field_name: str) -> int:
+        status = Path("/proc/self/status").read_text()
+        match = re.search(rf"^{field_name}:\s+(\d+) kB", status, re.MULTILINE)
+        return int(match.group(1)) if match else 0
+
+    def start(self) -> int:
+        gc.collect()
+        if self._libc is not None:
+            self._libc.malloc_trim(0)
+        Path("/proc/self/clear_refs").write_text("5")
+        return self._status_kb("VmRSS")
+
+    def peak_above(self, baseline_kb: int) -> float:
+        """MB of resident memory above ``baseline_kb`` at the peak since :meth:`start`."""
+        return (self._status_kb("VmHWM") - baseline_kb) / 1024
+
+
+@contextlib.contextmanager
+def measured_memory(memory: ResidentMemory, into: dict[str, float | None], key: str):
+    if not memory.available:
+        into[key] = None
+        yield
+        return
+    baseline = memory.start()
+    yield
+    into[key] = memory.peak_above(baseline)
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    """A model with its calibration and measurement inputs."""
+
+    name: str
+    description: str
+    model: Any
+    calibration: list[dict[str, Any]]
+    batch: dict[str, Any]
+    output: Callable[[Any], Any] = field(repr=False)
+
+
+def llama(quick: bool) -> Workload:
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    if quick:
+        dims = {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2}
+        heads, vocab, batch, tokens = 4, 256, 2, 32
+    else:
+        dims = {"hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4}
+        heads, vocab, batch, tokens = 8, 2048, 8, 128
+    config = LlamaConfig(
+        num_attention_heads=heads,
+        num_key_value_heads=heads // 2,
+        vocab_size=vocab,
+        max_position_embeddings=512,
+        **dims,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    generator = torch.Generator().manual_seed(1)
+    calibration = [
+        {"input_ids": torch.randint(0, vocab, (batch, tokens), generator=generator)}
+        for _ in range(2)
+    ]
+    ids = torch.randint(0, vocab, (batch, tokens), generator=generator)
+    shape = f"{dims['num_hidden_layers']}-layer Llama (h{dims['hidden_size']})"
+    return Workload(
+        "llama",
+        f"{shape}, {batch}x{tokens} tokens",
+        model,
+        calibration,
+        {"input_ids": ids},
+        lambda out: out.logits,
+    )
+
+
+def minilm(quick: bool) -> Workload:
+    from transformers import AutoModel, AutoTokenizer
+
+    from qrecipe.demo import CALIBRATION_SENTENCES, EVALUATION_SENTENCES, minilm_dir
+
+    directory = minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = AutoModel.from_pretrained(directory).eval()
+    batch, tokens = (4, 16) if quick else (16, 64)
+    sentences = (EVALUATION_SENTENCES * batch)[:batch]
+
+    def encode(texts: list[str]) -> dict[str, Any]:
+        return dict(
+            tokenizer(
+                texts, padding="max_length", truncation=True, max_length=tokens, return_tensors="pt"
+            )
+        )
+
+    calibration = [encode(CALIBRATION_SENTENCES[:4]), encode(CALIBRATION_SENTENCES[4:])]
+    return Workload(
+        "minilm",
+        f"all-MiniLM-L6-v2, {batch}x{tokens} tokens",
+        model,
+        calibration,
+        encode(sentences),
+        lambda out: out.last_hidden_state,
+    )
+
+
+# -- the two runtimes ---------------------------------------------------------------------------
+
+
+def modelopt_section(flat: dict[str, Any]) -> dict[str, Any]:
+    """The flat quantize section as ``mtq.quantize`` takes it (block-size keys as ints)."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, list):
+            return [convert(item) for item in value]
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key == "block_sizes" and isinstance(item, dict):
+                    item = {
+                        (int(k) if k.lstrip("-").isdigit() else k): v for k, v in item.items()
+                    }
+                out[key] = convert(item)
+            return out
+        return value
+
+    return convert(copy.deepcopy(flat["quantize"]))
+
+
+def quantize_qrecipe(model: Any, flat: dict[str, Any], loop: Callable[[Any], None]) -> None:
+    from qrecipe.runtime import apply
+
+    apply(model, flat, forward_loop=loop, progress=False)
+
+
+def quantize_modelopt(model: Any, flat: dict[str, Any], loop: Callable[[Any], None]) -> None:
+    import modelopt.torch.quantization as mtq
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mtq.quantize(model, modelopt_section(flat), forward_loop=loop)
+
+
+def modelopt_runs_on_cpu(recipe: str) -> bool:
+    return not any(marker in recipe for marker in MODELOPT_NEEDS_CUDA)
+
+
+# -- measurement --------------------------------------------------------------------------------
+
+
+def measure_case(
+    workload: Workload, recipe: str, args: argparse.Namespace, memory: ResidentMemory
+) -> dict[str, Any]:
+    import torch
+
+    import qrecipe
+
+    flat = qrecipe.resolve(recipe)
+
+    def run(model: Any) -> Any:
+        with torch.no_grad():
+            return workload.output(model(**workload.batch))
+
+    def calibrate(model: Any) -> None:
+        for batch in workload.calibration:
+            model(**batch)
+
+    runtimes: dict[str, Callable[[Any, dict[str, Any], Callable[[Any], None]], None]] = {
+        "qrecipe": quantize_qrecipe
+    }
+    if modelopt_runs_on_cpu(recipe):
+        runtimes["modelopt"] = quantize_modelopt
+    peaks: dict[str, float | None] = {}
+    quantize_s: dict[str, float] = {}
+    models: dict[str, Any] = {"unquantized": workload.model}
+    outputs: dict[str, Any] = {}
+    with measured_memory(memory, peaks, "unquantized"):
+        outputs["unquantized"] = run(workload.model)
+        run(workload.model)
+    for name, quantize in runtimes.items():
+        model = copy.deepcopy(workload.model)
+        with measured_memory(memory, peaks, name):
+            began = time.perf_counter()
+            quantize(model, flat, calibrate)
+            quantize_s[name] = time.perf_counter() - began
+            outputs[name] = run(model)
+            run(model)
+        models[name] = model
+    identical = None
+    if "modelopt" in outputs:
+        identical = bool(torch.equal(outputs["qrecipe"], outputs["modelopt"]))
+        assert identical, f"{workload.name} {recipe}: qrecipe and ModelOpt outputs differ"
+    assert not torch.equal(outputs["qrecipe"], outputs["unquantized"]), "nothing was quantized"
+
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            began = time.perf_counter()
+            run(model)
+            times[name].append(time.perf_counter() - began)
+    plain = statistics.median(times["unquantized"])
+    row: dict[str, Any] = {
+        "model": workload.description,
+        "recipe": recipe,
+        "identical_outputs": identical,
+        "unquantized_ms": plain * 1e3,
+        "peak_mb": peaks,
+        "runtimes": {},
+    }
+    for name in runtimes:
+        median = statistics.median(times[name])
+        row["runtimes"][name] = {
+            "quantize_s": quantize_s[name],
+            "forward_ms": median * 1e3,
+            "overhead": median / plain,
+            "overhead_of_fastest": min(times[name]) / min(times["unquantized"]),
+        }
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    def ratio(row: dict[str, Any], name: str) -> str:
+        entry = row["runtimes"].get(name)
+        return "-" if entry is None else f"{entry['overhead']:.2f}x"
+
+    def seconds(row: dict[str, Any], name: str) -> str:
+        entry = row["runtimes"].get(name)
+        return "-" if entry is None else f"{entry['quantize_s']:.2f}"
+
+    def megabytes(row: dict[str, Any], name: str) -> str:
+        value = row["peak_mb"].get(name)
+        return "-" if value is None else f"{value:.0f}"
+
+    header = (
+        f"{'model':40} {'recipe':40} {'forward / unquantized':>23} {'quantize s':>12} "
+        f"{'peak MB (q / M / unq)':>22} identical"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        forward = f"{ratio(row, 'qrecipe')} / {ratio(row, 'modelopt')}"
+        quantize = f"{seconds(row, 'qrecipe')} / {seconds(row, 'modelopt')}"
+        peak = " / ".join(megabytes(row, n) for n in ("qrecipe", "modelopt", "unquantized"))
+        same = {True: "yes", False: "NO", None: "-"}[row["identical_outputs"]]
+        print(f"{row['model']:40} {row['recipe']:40} {forward:>23} {quantize:>12} {peak:>22} {same}")
+    print("forward / unquantized and quantize s: qrecipe / ModelOpt (- where ModelOpt needs CUDA)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+
+    torch.set_num_threads(args.threads)
+    memory = ResidentMemory()
+    cases = QUICK_CASES if args.quick else CASES
+    builders = {"llama": llama, "minilm": minilm}
+    rows = []
+    for model_name in dict.fromkeys(name for name, _ in cases):
+        workload = builders[model_name](args.quick)
+        for name, recipe in cases:
+            if name == model_name:
+                rows.append(measure_case(workload, recipe, args, memory))
+    print_table(rows)
+    import modelopt
+
+    result = {
+        "device": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "torch": torch.__version__,
+        "modelopt": modelopt.__version__,
+        "python": platform.python_version(),
+        "rows": rows,
+    }
+    output = args.output or RESULTS / ("overhead_quick.json" if args.quick else "overhead.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
