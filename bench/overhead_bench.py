@@ -7,9 +7,9 @@ same model with the same flat recipe and the same calibration batches; then:
 * quantize time: ``qrecipe.runtime.apply`` and ``mtq.quantize``, calibration included;
 * forward overhead: forward time of the quantized model over the unquantized one, the median of
   interleaved repeats (unquantized, qrecipe, ModelOpt, unquantized, ...), ``--threads`` threads;
-* peak memory: resident memory the process gains while quantizing and running the first
-  forward passes, over what it held before (freed heap memory is returned to the system first
-  so that each runtime starts from the same point; Linux only);
+* peak memory: the most tensor memory allocated at once while quantizing a fresh copy and
+  running two forward passes (quantized weights kept between passes included), above the
+  model's own weights; for the unquantized model, two forward passes;
 * the outputs of the two quantized models must be bit-identical (the run fails otherwise).
 
 ModelOpt's NVFP4 needs CUDA: NVFP4 rows compare qrecipe with the unquantized model only.
@@ -24,15 +24,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import ctypes
-import ctypes.util
-import gc
 import io
 import json
 import logging
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -69,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small inputs, few repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed forwards per model")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--only", default=None, help="measure only the cases whose model or recipe contains this"
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -79,50 +78,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # -- memory -------------------------------------------------------------------------------------
 
 
-class ResidentMemory:
-    """Peak resident memory of this process over a stretch of work (Linux, glibc).
+def tensor_memory_peak(work: Callable[[], Any]) -> float:
+    """MB: the most tensor memory allocated at once while ``work`` runs, above what was before.
 
-    Before each measurement, freed heap memory is handed back to the system (``malloc_trim``)
-    and the kernel's high-water mark is reset (``/proc/self/clear_refs``), so every runtime is
-    measured from the same starting point.
+    Read from PyTorch's profiler, which records every allocation and release of the CPU
+    allocator; tensors that existed before (the model's weights) count as the starting point.
     """
+    from torch.profiler import ProfilerActivity, profile
 
-    def __init__(self) -> None:
-        name = ctypes.util.find_library("c")
-        self._libc = ctypes.CDLL(name) if name else None
-        self.available = (
-            self._libc is not None
-            and hasattr(self._libc, "malloc_trim")
-            and Path("/proc/self/clear_refs").exists()
-        )
-
-    @staticmethod
-    def _status_kb(field_name: str) -> int:
-        status = Path("/proc/self/status").read_text()
-        match = re.search(rf"^{field_name}:\s+(\d+) kB", status, re.MULTILINE)
-        return int(match.group(1)) if match else 0
-
-    def start(self) -> int:
-        gc.collect()
-        if self._libc is not None:
-            self._libc.malloc_trim(0)
-        Path("/proc/self/clear_refs").write_text("5")
-        return self._status_kb("VmRSS")
-
-    def peak_above(self, baseline_kb: int) -> float:
-        """MB of resident memory above ``baseline_kb`` at the peak since :meth:`start`."""
-        return (self._status_kb("VmHWM") - baseline_kb) / 1024
-
-
-@contextlib.contextmanager
-def measured_memory(memory: ResidentMemory, into: dict[str, float | None], key: str):
-    if not memory.available:
-        into[key] = None
-        yield
-        return
-    baseline = memory.start()
-    yield
-    into[key] = memory.peak_above(baseline)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        work()
+    changes = sorted(
+        (event.time_range.start, event.self_cpu_memory_usage)
+        for event in profiler.events()
+        if event.self_cpu_memory_usage
+    )
+    live = peak = 0
+    for _, change in changes:
+        live += change
+        peak = max(peak, live)
+    return peak / 2**20
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -234,6 +209,14 @@ def quantize_qrecipe(model: Any, flat: dict[str, Any], loop: Callable[[Any], Non
     apply(model, flat, forward_loop=loop, progress=False)
 
 
+def quantize_qrecipe_uncached(
+    model: Any, flat: dict[str, Any], loop: Callable[[Any], None]
+) -> None:
+    from qrecipe.runtime import apply
+
+    apply(model, flat, forward_loop=loop, progress=False, cache_weights=False)
+
+
 def quantize_modelopt(model: Any, flat: dict[str, Any], loop: Callable[[Any], None]) -> None:
     import modelopt.torch.quantization as mtq
 
@@ -249,12 +232,11 @@ def modelopt_runs_on_cpu(recipe: str) -> bool:
 # -- measurement --------------------------------------------------------------------------------
 
 
-def measure_case(
-    workload: Workload, recipe: str, args: argparse.Namespace, memory: ResidentMemory
-) -> dict[str, Any]:
+def measure_case(workload: Workload, recipe: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     import qrecipe
+    from qrecipe.runtime.kernels import torch_qdq
 
     flat = qrecipe.resolve(recipe)
 
@@ -267,89 +249,111 @@ def measure_case(
             model(**batch)
 
     runtimes: dict[str, Callable[[Any, dict[str, Any], Callable[[Any], None]], None]] = {
-        "qrecipe": quantize_qrecipe
+        "qrecipe": quantize_qrecipe,
+        "qrecipe_uncached": quantize_qrecipe_uncached,
     }
     if modelopt_runs_on_cpu(recipe):
         runtimes["modelopt"] = quantize_modelopt
-    peaks: dict[str, float | None] = {}
+
+    def quantize_and_run(quantize: Callable[..., None], model: Any) -> Callable[[], None]:
+        def work() -> None:
+            quantize(model, flat, calibrate)
+            run(model)
+            run(model)
+
+        return work
+
+    # The memory runs come first: they also warm both runtimes up (imports, first calls).
+    peaks = {"unquantized": tensor_memory_peak(lambda: (run(workload.model), run(workload.model)))}
+    for name, quantize in runtimes.items():
+        # qrecipe's per-thread scratch memory counts too: start without it.
+        torch_qdq.release_workspaces()
+        scratch = copy.deepcopy(workload.model)
+        peaks[name] = tensor_memory_peak(quantize_and_run(quantize, scratch))
+        del scratch
+
     quantize_s: dict[str, float] = {}
     models: dict[str, Any] = {"unquantized": workload.model}
-    outputs: dict[str, Any] = {}
-    with measured_memory(memory, peaks, "unquantized"):
-        outputs["unquantized"] = run(workload.model)
-        run(workload.model)
+    outputs: dict[str, Any] = {"unquantized": run(workload.model)}
     for name, quantize in runtimes.items():
         model = copy.deepcopy(workload.model)
-        with measured_memory(memory, peaks, name):
-            began = time.perf_counter()
-            quantize(model, flat, calibrate)
-            quantize_s[name] = time.perf_counter() - began
-            outputs[name] = run(model)
-            run(model)
+        began = time.perf_counter()
+        quantize(model, flat, calibrate)
+        quantize_s[name] = time.perf_counter() - began
+        outputs[name] = run(model)
         models[name] = model
     identical = None
     if "modelopt" in outputs:
         identical = bool(torch.equal(outputs["qrecipe"], outputs["modelopt"]))
         assert identical, f"{workload.name} {recipe}: qrecipe and ModelOpt outputs differ"
+    assert torch.equal(outputs["qrecipe"], outputs["qrecipe_uncached"])
     assert not torch.equal(outputs["qrecipe"], outputs["unquantized"]), "nothing was quantized"
 
+    # Interleaved: every repeat runs each model once, so that a slow moment of the machine
+    # hits all of them; the overhead is the median of the per-repeat ratios.
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.repeats):
         for name, model in models.items():
             began = time.perf_counter()
             run(model)
             times[name].append(time.perf_counter() - began)
-    plain = statistics.median(times["unquantized"])
+    plain = times["unquantized"]
     row: dict[str, Any] = {
         "model": workload.description,
         "recipe": recipe,
         "identical_outputs": identical,
-        "unquantized_ms": plain * 1e3,
+        "unquantized_ms": statistics.median(plain) * 1e3,
         "peak_mb": peaks,
         "runtimes": {},
     }
     for name in runtimes:
-        median = statistics.median(times[name])
+        ratios = [t / p for t, p in zip(times[name], plain, strict=True)]
         row["runtimes"][name] = {
             "quantize_s": quantize_s[name],
-            "forward_ms": median * 1e3,
-            "overhead": median / plain,
-            "overhead_of_fastest": min(times[name]) / min(times["unquantized"]),
+            "forward_ms": statistics.median(times[name]) * 1e3,
+            "overhead": statistics.median(ratios),
+            "overhead_of_fastest": min(times[name]) / min(plain),
         }
     return row
 
 
+RUNTIME_COLUMNS = ("qrecipe", "qrecipe_uncached", "modelopt")
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
-    def ratio(row: dict[str, Any], name: str) -> str:
-        entry = row["runtimes"].get(name)
-        return "-" if entry is None else f"{entry['overhead']:.2f}x"
+    def cells(row: dict[str, Any], value: Callable[[dict[str, Any]], str]) -> str:
+        entries = [row["runtimes"].get(name) for name in RUNTIME_COLUMNS]
+        return " / ".join("-" if entry is None else value(entry) for entry in entries)
 
-    def seconds(row: dict[str, Any], name: str) -> str:
-        entry = row["runtimes"].get(name)
-        return "-" if entry is None else f"{entry['quantize_s']:.2f}"
-
-    def megabytes(row: dict[str, Any], name: str) -> str:
-        value = row["peak_mb"].get(name)
-        return "-" if value is None else f"{value:.0f}"
+    def megabytes(row: dict[str, Any]) -> str:
+        names = (*RUNTIME_COLUMNS, "unquantized")
+        values = [row["peak_mb"].get(name) for name in names]
+        return " / ".join("-" if value is None else f"{value:.0f}" for value in values)
 
     header = (
-        f"{'model':40} {'recipe':40} {'forward / unquantized':>23} {'quantize s':>12} "
-        f"{'peak MB (q / M / unq)':>22} identical"
+        f"{'model':38} {'recipe':40} {'forward / unquantized':>24} {'quantize s':>18} "
+        f"{'peak MB (+ unquantized)':>24} identical"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
-        forward = f"{ratio(row, 'qrecipe')} / {ratio(row, 'modelopt')}"
-        quantize = f"{seconds(row, 'qrecipe')} / {seconds(row, 'modelopt')}"
-        peak = " / ".join(megabytes(row, n) for n in ("qrecipe", "modelopt", "unquantized"))
+        forward = cells(row, lambda entry: f"{entry['overhead']:.2f}")
+        quantize = cells(row, lambda entry: f"{entry['quantize_s']:.2f}")
         same = {True: "yes", False: "NO", None: "-"}[row["identical_outputs"]]
-        print(f"{row['model']:40} {row['recipe']:40} {forward:>23} {quantize:>12} {peak:>22} {same}")
-    print("forward / unquantized and quantize s: qrecipe / ModelOpt (- where ModelOpt needs CUDA)")
+        print(
+            f"{row['model']:38} {row['recipe']:40} {forward:>24} {quantize:>18} "
+            f"{megabytes(row):>24} {same}"
+        )
+    print(
+        "columns: qrecipe (weights cached) / qrecipe (cache_weights=False) / ModelOpt "
+        "(- where ModelOpt needs CUDA); peak memory also for the unquantized model"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # the profiler's notes on old tensors
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
@@ -359,15 +363,17 @@ def main(argv: list[str] | None = None) -> int:
     transformers.utils.logging.disable_progress_bar()
 
     torch.set_num_threads(args.threads)
-    memory = ResidentMemory()
     cases = QUICK_CASES if args.quick else CASES
+    if args.only:
+        cases = [case for case in cases if any(args.only in part for part in case)]
     builders = {"llama": llama, "minilm": minilm}
     rows = []
     for model_name in dict.fromkeys(name for name, _ in cases):
         workload = builders[model_name](args.quick)
         for name, recipe in cases:
             if name == model_name:
-                rows.append(measure_case(workload, recipe, args, memory))
+                rows.append(measure_case(workload, recipe, args))
+                print(f"measured {workload.description}: {recipe}", flush=True)
     print_table(rows)
     import modelopt
 

@@ -47,6 +47,7 @@ class ApplyOptions(TypedDict, total=False):
     forward_loop: ForwardLoop | None
     backend: str
     progress: bool
+    cache_weights: bool
 
 
 def apply(
@@ -56,6 +57,7 @@ def apply(
     forward_loop: ForwardLoop | None = None,
     backend: str = "auto",
     progress: bool = True,
+    cache_weights: bool = True,
 ) -> QuantReport:
     """Quantize ``model`` in place as the flat recipe ``flat`` says, and report what was done.
 
@@ -63,7 +65,10 @@ def apply(
     Every check (recipe validity, algorithm, formats of the quantizers it enables) runs before
     the model is changed: when one fails the model is left exactly as it was. ``forward_loop``
     is called as ``forward_loop(model)`` to calibrate activations. ``backend`` picks the
-    fake-quant kernels: ``"triton"``, ``"torch"`` or ``"auto"``. Undo with :func:`remove`.
+    fake-quant kernels: ``"triton"``, ``"torch"``, ``"reference"`` or ``"auto"``.
+    ``cache_weights``: keep each fake-quantized weight between forward passes run without
+    autograd (faster; costs memory for one more copy of the quantized weights). Undo with
+    :func:`remove`.
     """
     timings: dict[str, float] = {}
     with timed(timings, "total"):
@@ -72,7 +77,7 @@ def apply(
         with timed(timings, "plan"):
             plan = plan_and_check(model, document)
         with timed(timings, "place"):
-            quantizers = configure(plan, backend)
+            quantizers = configure(plan, backend, cache_weights)
         algorithm = document["quantize"].get("algorithm")
         calibration = calibrate_or_remove(
             model, plan, quantizers, algorithm, forward_loop, progress
@@ -100,10 +105,12 @@ def plan_and_check(model: nn.Module, document: Mapping[str, Any]) -> RecipePlan:
     return plan
 
 
-def configure(plan: RecipePlan, backend: str) -> dict[str, AnyQuantizer]:
+def configure(
+    plan: RecipePlan, backend: str, cache_weights: bool = True
+) -> dict[str, AnyQuantizer]:
     """Build every planned quantizer in its decided state and install it; by slot name."""
     quantizers = {
-        slot.name: make_quantizer(plan.decisions[slot.name].attributes, backend)
+        slot.name: make_quantizer(plan.decisions[slot.name].attributes, backend, cache_weights)
         for slot in plan.slots
     }
     install(plan.owners, quantizers)

@@ -44,13 +44,23 @@ class TensorQuantizer(nn.Module):
     _amax: torch.Tensor | None
     _pre_quant_scale: torch.Tensor | None
     _global_amax: torch.Tensor | None
+    cache_weights: bool = True  # the default for quantizers saved before the attribute existed
 
-    def __init__(self, attributes: dict[str, Any] | None = None, backend: str = "auto") -> None:
+    def __init__(
+        self,
+        attributes: dict[str, Any] | None = None,
+        backend: str = "auto",
+        cache_weights: bool = True,
+    ) -> None:
         super().__init__()
         self.attributes: dict[str, Any] = (
             default_attributes() if attributes is None else copy.deepcopy(attributes)
         )
         self.backend = backend
+        # Whether a weight quantizer keeps its fake-quantized weight between forward passes
+        # (under no_grad, until the weight or the quantizer changes): faster, one more copy of
+        # the quantized weights in memory.
+        self.cache_weights = cache_weights
         self.register_buffer("_amax", None)
         self.register_buffer("_pre_quant_scale", None)
         self.register_buffer("_global_amax", None)
@@ -258,6 +268,16 @@ class SequentialQuantizer(nn.ModuleList):
         return any(stage.enabled for stage in self.stages)
 
     @property
+    def cache_weights(self) -> bool:
+        """Whether the weight this sequence quantizes is kept between forward passes."""
+        return all(stage.cache_weights for stage in self.stages)
+
+    @cache_weights.setter
+    def cache_weights(self, value: bool) -> None:
+        for stage in self.stages:
+            stage.cache_weights = value
+
+    @property
     def stages(self) -> list[TensorQuantizer]:
         """The stages in application order."""
         return [stage for stage in self if isinstance(stage, TensorQuantizer)]
@@ -292,12 +312,16 @@ AnyQuantizer = TensorQuantizer | SequentialQuantizer
 
 
 def make_quantizer(
-    attributes: dict[str, Any] | list[dict[str, Any]], backend: str = "auto"
+    attributes: dict[str, Any] | list[dict[str, Any]],
+    backend: str = "auto",
+    cache_weights: bool = True,
 ) -> AnyQuantizer:
     """A quantizer for one attribute object, or a sequence for a list of them."""
     if isinstance(attributes, list):
-        return SequentialQuantizer([TensorQuantizer(a, backend) for a in attributes])
-    return TensorQuantizer(attributes, backend)
+        return SequentialQuantizer(
+            [TensorQuantizer(a, backend, cache_weights) for a in attributes]
+        )
+    return TensorQuantizer(attributes, backend, cache_weights)
 
 
 def iter_stages(quantizer: AnyQuantizer) -> list[TensorQuantizer]:

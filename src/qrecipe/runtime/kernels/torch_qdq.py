@@ -34,7 +34,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from . import reference
 from .formats import ZERO_AMAX, ElementFormat, QuantFormat
 
-__all__ = ["fake_quant", "fake_quant_", "reduce_amax"]
+__all__ = ["fake_quant", "fake_quant_", "reduce_amax", "release_workspaces"]
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # float32 bit fields
@@ -357,6 +357,11 @@ def round_to_float_grid_(values: Tensor, element: ElementFormat) -> Tensor:
 # Elements per chunk of the element-wise passes that need a second value per element.
 CHUNK = 1 << 20
 _WORKSPACES = threading.local()
+
+
+def release_workspaces() -> None:
+    """Free this thread's scratch tensors (they are made again when next needed)."""
+    _WORKSPACES.__dict__.pop("spaces", None)
 
 
 def _workspace(size: int, device: torch.device) -> Tensor:

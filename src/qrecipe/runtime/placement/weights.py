@@ -2,7 +2,8 @@
 
 The parameter entry itself is swapped (not the attribute), so that the module's own forward,
 whatever it is, reads the quantized tensor; the post-hook puts the original back. Quantized
-weights are cached while neither the weight nor the quantizer changes.
+weights are cached while neither the weight nor the quantizer changes (unless the quantizer's
+``cache_weights`` is off).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def parameter(module: nn.Module, name: str) -> torch.Tensor:
 
 def quantize_weight(quantizer: AnyQuantizer, weight: torch.Tensor) -> torch.Tensor:
     """Fake-quantized ``weight``; reused across calls while weight and quantizer are unchanged."""
-    cacheable = not (torch.is_grad_enabled() and weight.requires_grad) and not any(
-        s._collector is not None for s in iter_stages(quantizer)
-    )
+    cacheable = (
+        quantizer.cache_weights and not (torch.is_grad_enabled() and weight.requires_grad)
+    ) and not any(s._collector is not None for s in iter_stages(quantizer))
     if not cacheable:
         quantized: torch.Tensor = quantizer(weight)
         return quantized
