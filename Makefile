@@ -68,13 +68,15 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 ## bench: resolver speed against ModelOpt; the command lines' start-up; Python and JavaScript
-## side by side (fuzz cases, resource cases); the QDQ kernels where a CUDA device is present;
-## calibration algorithms' quality and layer-by-layer memory
+## side by side (fuzz cases, resource cases); CPU fake-quant overhead against ModelOpt; the QDQ
+## kernels where a CUDA device is present; calibration algorithms' quality and layer-by-layer
+## memory
 bench: $(STAMP) $(JSDEPS)
 	$(PY) bench/resolve_bench.py
 	$(PY) bench/skeleton_bench.py
 	$(PY) bench/cli_startup_bench.py
 	$(PY) bench/agreement_bench.py
+	$(PY) bench/overhead_bench.py
 	$(PY) bench/qdq_bench.py
 	$(PY) bench/algorithms_bench.py
 

@@ -193,9 +193,7 @@ def modelopt_section(flat: dict[str, Any]) -> dict[str, Any]:
             out = {}
             for key, item in value.items():
                 if key == "block_sizes" and isinstance(item, dict):
-                    item = {
-                        (int(k) if k.lstrip("-").isdigit() else k): v for k, v in item.items()
-                    }
+                    item = {(int(k) if k.lstrip("-").isdigit() else k): v for k, v in item.items()}
                 out[key] = convert(item)
             return out
         return value

@@ -4,8 +4,8 @@ Measures, on one GPU:
 
 * per format, on an 8192 x 8192 bfloat16 tensor: the bandwidth (bytes read + bytes written
   once each, divided by the time; GB/s) of the Triton QDQ kernel, of ``torch.clone`` (the
-  memory-bound ceiling), of the PyTorch reference run eagerly and of the reference under
-  ``torch.compile``;
+  memory-bound ceiling), of the PyTorch path (``backend="torch"``), of the PyTorch reference
+  run eagerly and of the reference under ``torch.compile``;
 * a 4-layer Llama (hidden 4096, intermediate 14336, batch 4 x 512 tokens, bfloat16, random
   weights): forward time in bfloat16 against the same model quantized with
   ``qrecipe.runtime.apply(model, qrecipe.resolve("general/ptq/fp8_default-kv_fp8"))``.
@@ -127,6 +127,8 @@ def kernel_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
         if triton_backend:
             seconds = measure(lambda f=fmt, a=given: fake_quant(x, f, a, backend="triton"))
             rows.append(row(name, "qrecipe triton", seconds))
+        seconds = measure(lambda f=fmt, a=given: fake_quant(x, f, a, backend="torch"))
+        rows.append(row(name, "qrecipe torch", seconds))
         seconds = measure(lambda f=fmt, a=given: reference.fake_quant(x, f, a))
         rows.append(row(name, "torch eager (reference)", seconds))
         if not args.no_compile:

@@ -60,7 +60,10 @@ def test_float32_is_quantized_without_another_full_size_tensor() -> None:
 
 def sequence(first: dict, second: dict) -> SequentialQuantizer:
     return SequentialQuantizer(
-        [TensorQuantizer(default_attributes(**first)), TensorQuantizer(default_attributes(**second))]
+        [
+            TensorQuantizer(default_attributes(**first)),
+            TensorQuantizer(default_attributes(**second)),
+        ]
     )
 
 

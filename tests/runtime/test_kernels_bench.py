@@ -40,6 +40,7 @@ def test_cpu_smoke_run_writes_results(tmp_path: Path, capsys: pytest.CaptureFixt
     assert ("copy", "torch.clone") in implementations
     assert ("nvfp4 (calibrated)", "qrecipe triton") in implementations
     assert ("mxfp4", "torch eager (reference)") in implementations
+    assert ("int8_per_channel", "qrecipe torch") in implementations
     assert all(r["seconds"] > 0 for r in result["kernels"])
     variants = [r["variant"] for r in result["model"]]
     assert variants == ["bf16", "fake-quant general/ptq/fp8_default-kv_fp8"]

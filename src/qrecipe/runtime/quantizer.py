@@ -318,9 +318,7 @@ def make_quantizer(
 ) -> AnyQuantizer:
     """A quantizer for one attribute object, or a sequence for a list of them."""
     if isinstance(attributes, list):
-        return SequentialQuantizer(
-            [TensorQuantizer(a, backend, cache_weights) for a in attributes]
-        )
+        return SequentialQuantizer([TensorQuantizer(a, backend, cache_weights) for a in attributes])
     return TensorQuantizer(attributes, backend, cache_weights)
 
 

@@ -49,7 +49,6 @@ MANTISSA_BITS = 23
 EXPONENT_BIAS = 127
 
 
-
 # -- layout: the per-group table as a broadcastable view of the element buffer -----------------
 
 
