@@ -32,7 +32,15 @@ from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import reference
-from .formats import ZERO_AMAX, ElementFormat, QuantFormat
+from .formats import ElementFormat, QuantFormat
+from .table import (
+    E2M1_MAX,
+    E4M3,
+    E4M3_MAX,
+    E4M3_MIN_SUBNORMAL,
+    NVFP4_GLOBAL_DIVISOR,
+    ZERO_AMAX,
+)
 
 __all__ = ["fake_quant", "fake_quant_", "reduce_amax", "release_workspaces"]
 
@@ -44,7 +52,6 @@ SIGN_AND_EXPONENT_MASK = -0x00800000  # 0xFF800000 as an int32
 SIGN_CLEAR_MASK = 0x7FFFFFFF
 # The smallest E8M0 scale, 2**-127 (a float32 subnormal).
 MX_SMALLEST_SCALE = 2.0**-127
-E4M3 = ElementFormat(kind="float", bits=8, exponent_bits=4, mantissa_bits=3)
 MANTISSA_BITS = 23
 EXPONENT_BIAS = 127
 
@@ -248,12 +255,12 @@ def _nvfp4_tables(blocks: Tensor, global_amax: Tensor, layout: Layout) -> Tables
     zero = bool((global_amax <= ZERO_AMAX).all())
     if zero or not exact:
         return Tables(blocks, blocks, exact=exact, zero=zero)
-    divisor = torch.full_like(global_amax, reference.NVFP4_GLOBAL_DIVISOR)
+    divisor = torch.full_like(global_amax, NVFP4_GLOBAL_DIVISOR)
     global_scale = torch.div(global_amax, divisor)
-    block_scale = torch.div(blocks, reference.E2M1_MAX * global_scale)
+    block_scale = torch.div(blocks, E2M1_MAX * global_scale)
     block_scale.masked_fill_(block_scale == 0, 1.0)
-    block_scale.clamp_(reference.E4M3_MIN_SUBNORMAL, reference.E4M3_MAX)
-    round_to_float_grid_(block_scale, E4M3)
+    block_scale.clamp_(E4M3_MIN_SUBNORMAL, E4M3_MAX)
+    round_to_float_grid_(block_scale, E4M3.mantissa_bits, E4M3.min_normal_exponent)
     scale = block_scale.mul_(global_scale).reshape(layout.table)
     return Tables(scale, scale, divide_into=True)
 
@@ -328,7 +335,7 @@ def _tables(
 # -- fake quantization ------------------------------------------------------------------------
 
 
-def round_to_float_grid_(values: Tensor, element: ElementFormat) -> Tensor:
+def round_to_float_grid_(values: Tensor, mantissa_bits: int, min_exponent: int) -> Tensor:
     """:func:`.reference.round_to_float_grid` of finite contiguous float32 ``values``, in place.
 
     A value's rounding quantum is 2**(max(e, emin) - M), e being its exponent: the float32
@@ -337,8 +344,8 @@ def round_to_float_grid_(values: Tensor, element: ElementFormat) -> Tensor:
     keeping the sign of zero, as the reference does. The quanta are built in a per-thread
     workspace, a chunk at a time, so that no full-size temporary is allocated.
     """
-    floor = (element.min_normal_exponent + EXPONENT_BIAS) << MANTISSA_BITS
-    lowered = element.mantissa_bits << MANTISSA_BITS
+    floor = (min_exponent + EXPONENT_BIAS) << MANTISSA_BITS
+    lowered = mantissa_bits << MANTISSA_BITS
     flat = values.view(-1)
     total = flat.numel()
     workspace = _workspace(min(total, CHUNK), values.device)
@@ -409,7 +416,7 @@ def _quantize_(
     if fmt.element.kind == "int":
         buffer.round_()
     else:
-        round_to_float_grid_(buffer, fmt.element)
+        round_to_float_grid_(buffer, fmt.element.mantissa_bits, fmt.element.min_normal_exponent)
     if tables.divide_back:
         grouped.div_(tables.back)
     else:
