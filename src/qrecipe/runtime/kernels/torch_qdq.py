@@ -287,7 +287,7 @@ _TABLE_CACHE: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 def _calibrated_tables(amax: Tensor, fmt: QuantFormat, layout: Layout) -> Tables:
     key = (amax._version, amax.device, fmt, layout.shape)
-    cached = _TABLE_CACHE.get(amax)
+    cached = _TABLE_CACHE[amax] if amax in _TABLE_CACHE else None
     if cached is not None and cached[0] == key:
         tables: Tables = cached[1]
         return tables
