@@ -6,15 +6,18 @@ bits (``tests/runtime/test_kernels_torch.py`` checks every format, dtype and edg
 the reference) with the fewest full-size passes:
 
 * everything that depends only on the amax (scales, zero-amax handling, NVFP4 block scales, MX
-  exponents) is computed on the small per-group table, with the reference's own functions, and
-  broadcast; for a calibrated amax the tables are computed once and kept with the amax tensor
-  until it changes;
+  exponents) is computed on the small per-group table, in the reference's order of operations,
+  and broadcast; for a calibrated amax the tables are computed once and kept with the amax
+  tensor until it changes;
 * the element-wise work runs in place on one float32 buffer, which becomes the result;
 * rounding to a small float grid divides by the element's rounding quantum (a power of two read
   from the float32 exponent bits), rounds half to even and multiplies back: exact, vectorised,
   and free of casts to FP8 types and of comparisons (both are slow on the CPU);
 * non-finite inputs are detected with one reduction; only tensors that hold some pay for the
-  masking that passes them through.
+  masking that passes them through;
+* values that need a second number per element (rounding quanta, block maxima) use a
+  per-thread scratch tensor a chunk at a time: a fresh full-size allocation per call costs
+  more in page faults than the arithmetic.
 
 Anything else (a non-finite amax, a dtype or shape the reference refuses) is handed to the
 reference, so the results never differ.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,6 +58,9 @@ SIGN_CLEAR_MASK = 0x7FFFFFFF
 MX_SMALLEST_SCALE = 2.0**-127
 MANTISSA_BITS = 23
 EXPONENT_BIAS = 127
+# Elements per chunk of the passes that need a second value per element (a 4 MB scratch).
+CHUNK = 1 << 20
+_WORKSPACES = threading.local()
 
 
 # -- layout: the per-group table as a broadcastable view of the element buffer -----------------
@@ -282,15 +289,14 @@ def _mx_tables(blocks: Tensor, element: ElementFormat, layout: Layout) -> Tables
 
 # Tables of calibrated amax tensors: computed on first use and kept with the tensor (weakly)
 # until it is modified or replaced.
-_TABLE_CACHE: WeakIdKeyDictionary = WeakIdKeyDictionary()
+_TABLE_CACHE: MutableMapping[Tensor, tuple[tuple[object, ...], Tables]] = WeakIdKeyDictionary()
 
 
 def _calibrated_tables(amax: Tensor, fmt: QuantFormat, layout: Layout) -> Tables:
     key = (amax._version, amax.device, fmt, layout.shape)
-    cached = _TABLE_CACHE[amax] if amax in _TABLE_CACHE else None
+    cached = _TABLE_CACHE.get(amax)
     if cached is not None and cached[0] == key:
-        tables: Tables = cached[1]
-        return tables
+        return cached[1]
     table = reference.check_amax(amax, torch.Size(layout.shape), fmt)
     if fmt.scheme == "nvfp4":
         global_amax = table.amax()
@@ -360,22 +366,13 @@ def round_to_float_grid_(values: Tensor, mantissa_bits: int, min_exponent: int) 
     return values
 
 
-# Elements per chunk of the element-wise passes that need a second value per element.
-CHUNK = 1 << 20
-_WORKSPACES = threading.local()
-
-
 def release_workspaces() -> None:
     """Free this thread's scratch tensors (they are made again when next needed)."""
     _WORKSPACES.__dict__.pop("spaces", None)
 
 
 def _workspace(size: int, device: torch.device) -> Tensor:
-    """A per-thread int32 scratch tensor of at least ``size`` elements (at most CHUNK).
-
-    Reused across calls: a fresh allocation per call costs page faults that take longer than
-    the arithmetic.
-    """
+    """A per-thread int32 scratch tensor of at least ``size`` elements (at most CHUNK)."""
     spaces: dict[torch.device, Tensor] = _WORKSPACES.__dict__.setdefault("spaces", {})
     space = spaces.get(device)
     if space is None or space.numel() < size:
