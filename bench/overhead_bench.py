@@ -234,7 +234,6 @@ def measure_case(workload: Workload, recipe: str, args: argparse.Namespace) -> d
     import torch
 
     import qrecipe
-    from qrecipe.runtime.kernels import torch_qdq
 
     flat = qrecipe.resolve(recipe)
 
@@ -262,10 +261,12 @@ def measure_case(workload: Workload, recipe: str, args: argparse.Namespace) -> d
         return work
 
     # The memory runs come first: they also warm both runtimes up (imports, first calls).
-    peaks = {"unquantized": tensor_memory_peak(lambda: (run(workload.model), run(workload.model)))}
+    def run_twice() -> None:
+        run(workload.model)
+        run(workload.model)
+
+    peaks = {"unquantized": tensor_memory_peak(run_twice)}
     for name, quantize in runtimes.items():
-        # qrecipe's per-thread scratch memory counts too: start without it.
-        torch_qdq.release_workspaces()
         scratch = copy.deepcopy(workload.model)
         peaks[name] = tensor_memory_peak(quantize_and_run(quantize, scratch))
         del scratch

@@ -15,9 +15,8 @@ the reference) with the fewest full-size passes:
   and free of casts to FP8 types and of comparisons (both are slow on the CPU);
 * non-finite inputs are detected with one reduction; only tensors that hold some pay for the
   masking that passes them through;
-* values that need a second number per element (rounding quanta, block maxima) use a
-  per-thread scratch tensor a chunk at a time: a fresh full-size allocation per call costs
-  more in page faults than the arithmetic.
+* values that need a second number per element (rounding quanta, block magnitudes) are made
+  a chunk at a time in one scratch tensor, so that no second full-size tensor is allocated.
 
 Anything else (a non-finite amax, a dtype or shape the reference refuses) is handed to the
 reference, so the results never differ.
@@ -26,7 +25,6 @@ reference, so the results never differ.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,7 +44,7 @@ from .table import (
     ZERO_AMAX,
 )
 
-__all__ = ["fake_quant", "fake_quant_", "reduce_amax", "release_workspaces"]
+__all__ = ["fake_quant", "fake_quant_", "reduce_amax"]
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # float32 bit fields
@@ -58,9 +56,9 @@ SIGN_CLEAR_MASK = 0x7FFFFFFF
 MX_SMALLEST_SCALE = 2.0**-127
 MANTISSA_BITS = 23
 EXPONENT_BIAS = 127
-# Elements per chunk of the passes that need a second value per element (a 4 MB scratch).
-CHUNK = 1 << 20
-_WORKSPACES = threading.local()
+# Elements per chunk of the passes that need a second value per element (at most a 1 MB
+# scratch tensor, made for the call).
+CHUNK = 1 << 18
 
 
 # -- layout: the per-group table as a broadcastable view of the element buffer -----------------
@@ -145,7 +143,7 @@ def _group_max_abs(values: Tensor, layout: Layout) -> Tensor:
     """max |values| per group as float32, in the layout's table shape.
 
     NaN propagates and infinities count, so a non-finite result says the values hold some.
-    No full-size temporary is made (short blocks use the per-thread workspace).
+    No second full-size tensor is made.
     """
     reduced = layout.reduced
     if reduced is None:
@@ -173,7 +171,7 @@ def _row_block_max_abs(values: Tensor, layout: Layout) -> Tensor:
     total = bits.numel()
     result = torch.empty(total // block, dtype=torch.int32, device=values.device)
     chunk = max(block, CHUNK // block * block)
-    workspace = _workspace(min(total, chunk), values.device)
+    workspace = torch.empty(min(total, chunk), dtype=torch.int32, device=values.device)
     for start in range(0, total, chunk):
         stop = min(start + chunk, total)
         magnitude = workspace[: stop - start]
@@ -247,7 +245,7 @@ def _scaled_tables(amax: Tensor, element: ElementFormat, layout: Layout) -> Tabl
     else:
         scale = torch.reciprocal(safe) * limit
         back = torch.reciprocal(scale)
-    into = torch.where(zero, torch.zeros_like(scale), scale)
+    into = torch.where(zero, torch.zeros_like(scale), scale) if bool(zero.any()) else scale
     return Tables(
         into.reshape(layout.table),
         back.reshape(layout.table),
@@ -347,14 +345,14 @@ def round_to_float_grid_(values: Tensor, mantissa_bits: int, min_exponent: int) 
     A value's rounding quantum is 2**(max(e, emin) - M), e being its exponent: the float32
     exponent field of the value, floored at emin's and lowered by M, is that power of two's bit
     pattern. Dividing by it and multiplying back are exact, and ``round`` rounds half to even
-    keeping the sign of zero, as the reference does. The quanta are built in a per-thread
-    workspace, a chunk at a time, so that no full-size temporary is allocated.
+    keeping the sign of zero, as the reference does. The quanta are built a chunk at a time,
+    so that no second full-size tensor is allocated.
     """
     floor = (min_exponent + EXPONENT_BIAS) << MANTISSA_BITS
     lowered = mantissa_bits << MANTISSA_BITS
     flat = values.view(-1)
     total = flat.numel()
-    workspace = _workspace(min(total, CHUNK), values.device)
+    workspace = torch.empty(min(total, CHUNK), dtype=torch.int32, device=values.device)
     for start in range(0, total, CHUNK):
         stop = min(start + CHUNK, total)
         part = flat if stop - start == total else flat[start:stop]
@@ -364,21 +362,6 @@ def round_to_float_grid_(values: Tensor, mantissa_bits: int, min_exponent: int) 
         step = quantum.view(torch.float32)
         part.div_(step).round_().mul_(step)
     return values
-
-
-def release_workspaces() -> None:
-    """Free this thread's scratch tensors (they are made again when next needed)."""
-    _WORKSPACES.__dict__.pop("spaces", None)
-
-
-def _workspace(size: int, device: torch.device) -> Tensor:
-    """A per-thread int32 scratch tensor of at least ``size`` elements (at most CHUNK)."""
-    spaces: dict[torch.device, Tensor] = _WORKSPACES.__dict__.setdefault("spaces", {})
-    space = spaces.get(device)
-    if space is None or space.numel() < size:
-        space = torch.empty(size, dtype=torch.int32, device=device)
-        spaces[device] = space
-    return space
 
 
 def _element_range(fmt: QuantFormat) -> tuple[float, float]:
