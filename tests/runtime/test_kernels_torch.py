@@ -151,6 +151,24 @@ def test_nvfp4_and_mx_thresholds_match() -> None:
             assert_same_bits(actual, expected, f"{name} thresholds {dtype}")
 
 
+def test_static_nvfp4_with_a_separate_global_amax() -> None:
+    fmt = format_named("nvfp4_static")
+    for dtype in DTYPES.values():
+        x = edge_tensor((12, 64), dtype, seed=7)
+        blocks = reduce_amax(x, fmt, backend="reference")
+        largest = blocks.amax()
+        for global_amax in (largest, largest * 1.5, largest * 0.5, torch.tensor(0.0)):
+            fast = fake_quant(x, fmt, blocks, backend="torch", global_amax=global_amax)
+            expected = fake_quant(x, fmt, blocks, backend="reference", global_amax=global_amax)
+            assert_same_bits(fast, expected, f"{dtype} global amax {float(global_amax)}")
+        # The tables kept for this amax follow a change of the global amax.
+        first = fake_quant(x, fmt, blocks, backend="torch", global_amax=largest * 2)
+        again = fake_quant(x, fmt, blocks, backend="torch", global_amax=largest * 3)
+        assert not torch.equal(bits(first), bits(again))
+    with pytest.raises(ValueError, match="static NVFP4 only"):
+        fake_quant(x, format_named("fp8"), backend="torch", global_amax=torch.tensor(1.0))
+
+
 def test_tiny_blocks_match() -> None:
     # MX: block amaxes whose ratio to the element maximum is a float32 subnormal, around the
     # smallest scale 2**-127. NVFP4: a block whose scale underflows to zero beside a huge value.
@@ -270,9 +288,14 @@ def test_the_fast_path_does_not_hand_common_cases_to_the_reference(
     calls: list[str] = []
     original = torch_qdq.reference.fake_quant
 
-    def counting(x: torch.Tensor, fmt: QuantFormat, amax: torch.Tensor | None = None):
+    def counting(
+        x: torch.Tensor,
+        fmt: QuantFormat,
+        amax: torch.Tensor | None = None,
+        global_amax: torch.Tensor | None = None,
+    ):
         calls.append(fmt.describe())
-        return original(x, fmt, amax)
+        return original(x, fmt, amax, global_amax)
 
     monkeypatch.setattr(torch_qdq.reference, "fake_quant", counting)
     for name in FORMATS:

@@ -208,9 +208,7 @@ class TensorQuantizer(nn.Module):
             global_amax = global_amax.to(x.device)
         track_gradient = x.requires_grad and torch.is_grad_enabled()
         if in_place and not track_gradient:
-            return fake_quant_(
-                x, fmt, amax=amax, backend=self.backend, global_amax=global_amax
-            )
+            return fake_quant_(x, fmt, amax=amax, backend=self.backend, global_amax=global_amax)
         y = fake_quant(x, fmt, amax=amax, backend=self.backend, global_amax=global_amax)
         if track_gradient:
             # Straight-through estimator: forward value of y, gradient of the identity.

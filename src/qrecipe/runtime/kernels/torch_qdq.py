@@ -290,15 +290,21 @@ def _mx_tables(blocks: Tensor, element: ElementFormat, layout: Layout) -> Tables
 _TABLE_CACHE: MutableMapping[Tensor, tuple[tuple[object, ...], Tables]] = WeakIdKeyDictionary()
 
 
-def _calibrated_tables(amax: Tensor, fmt: QuantFormat, layout: Layout) -> Tables:
-    key = (amax._version, amax.device, fmt, layout.shape)
+def _calibrated_tables(
+    amax: Tensor, fmt: QuantFormat, layout: Layout, global_amax: Tensor | None
+) -> Tables:
+    fixed_global = None if global_amax is None else float(global_amax)
+    key = (amax._version, amax.device, fmt, layout.shape, fixed_global)
     cached = _TABLE_CACHE.get(amax)
     if cached is not None and cached[0] == key:
         return cached[1]
     table = reference.check_amax(amax, torch.Size(layout.shape), fmt)
     if fmt.scheme == "nvfp4":
-        global_amax = table.amax()
-        tables = _nvfp4_tables(table, global_amax, layout)
+        if global_amax is not None:
+            tensor_amax = global_amax.detach().to(table.device, torch.float32).reshape(())
+        else:
+            tensor_amax = table.amax()
+        tables = _nvfp4_tables(table, tensor_amax, layout)
     else:
         tables = _scaled_tables(table, fmt.element, layout)
     _TABLE_CACHE[amax] = (key, tables)
@@ -315,7 +321,11 @@ def _from_data(fmt: QuantFormat, amax: Tensor | None) -> bool:
 
 
 def _tables(
-    statistic: Tensor | None, fmt: QuantFormat, amax: Tensor | None, layout: Layout
+    statistic: Tensor | None,
+    fmt: QuantFormat,
+    amax: Tensor | None,
+    global_amax: Tensor | None,
+    layout: Layout,
 ) -> Tables:
     """The tables of one call: calibrated ones from the cache, others from ``statistic``.
 
@@ -324,15 +334,15 @@ def _tables(
     """
     if statistic is None:
         assert amax is not None
-        return _calibrated_tables(amax, fmt, layout)
+        return _calibrated_tables(amax, fmt, layout, global_amax)
     if fmt.scheme == "mx":
         return _mx_tables(statistic, fmt.element, layout)
     if fmt.scheme == "nvfp4":
         if fmt.dynamic or amax is None:
-            global_amax = statistic.amax()
+            tensor_amax = statistic.amax()
         else:
-            global_amax = reference.check_amax(amax, torch.Size(layout.shape), fmt)
-        return _nvfp4_tables(statistic, global_amax, layout)
+            tensor_amax = reference.check_amax(amax, torch.Size(layout.shape), fmt)
+        return _nvfp4_tables(statistic, tensor_amax, layout)
     return _scaled_tables(statistic, fmt.element, layout)
 
 
@@ -404,7 +414,12 @@ def _quantize_(
 
 
 def _quantize_direct(
-    x: Tensor, fmt: QuantFormat, amax: Tensor | None, layout: Layout, into: Tensor | None
+    x: Tensor,
+    fmt: QuantFormat,
+    amax: Tensor | None,
+    global_amax: Tensor | None,
+    layout: Layout,
+    into: Tensor | None,
 ) -> Tensor | None:
     """The common case, or None when it does not apply (the caller takes the general path).
 
@@ -417,9 +432,9 @@ def _quantize_direct(
     statistic = _group_max_abs(values, layout) if _from_data(fmt, amax) else None
     if not _all_finite(statistic if statistic is not None else values.sum()):
         return None
-    tables = _tables(statistic, fmt, amax, layout)
+    tables = _tables(statistic, fmt, amax, global_amax, layout)
     if not tables.exact:
-        return reference.fake_quant(x, fmt, amax)
+        return reference.fake_quant(x, fmt, amax, global_amax)
     if values is not x:
         _quantize_(values, fmt, tables, layout, source=None)
         return values.to(x.dtype)
@@ -429,7 +444,9 @@ def _quantize_direct(
     return into
 
 
-def _quantize_general(x: Tensor, fmt: QuantFormat, amax: Tensor | None, layout: Layout) -> Tensor:
+def _quantize_general(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None, global_amax: Tensor | None, layout: Layout
+) -> Tensor:
     """Any finite or non-finite input, ragged blocks, any memory layout.
 
     A padded copy with zeros in place of the non-finite values, which are put back at the end
@@ -441,9 +458,9 @@ def _quantize_general(x: Tensor, fmt: QuantFormat, amax: Tensor | None, layout: 
         finite = torch.isfinite(x)
         buffer.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
     statistic = _group_max_abs(buffer, layout) if _from_data(fmt, amax) else None
-    tables = _tables(statistic, fmt, amax, layout)
+    tables = _tables(statistic, fmt, amax, global_amax, layout)
     if not tables.exact:
-        return reference.fake_quant(x, fmt, amax)
+        return reference.fake_quant(x, fmt, amax, global_amax)
     _quantize_(buffer, fmt, tables, layout, source=None)
     result = buffer[layout.crop] if layout.ragged else buffer
     if x.dtype != torch.float32:
@@ -459,30 +476,34 @@ def _supported(x: Tensor) -> bool:
     return x.dtype in FLOAT_DTYPES and x.dim() > 0 and x.numel() > 0
 
 
-def fake_quant(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+def fake_quant(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None = None, global_amax: Tensor | None = None
+) -> Tensor:
     """:func:`.reference.fake_quant`, bit for bit, in a few in-place passes over one buffer."""
     if not _supported(x):
-        return reference.fake_quant(x, fmt, amax)
+        return reference.fake_quant(x, fmt, amax, global_amax)
     layout = layout_of(tuple(x.shape), fmt)
     if x.is_contiguous() and not layout.ragged:
-        result = _quantize_direct(x, fmt, amax, layout, into=None)
+        result = _quantize_direct(x, fmt, amax, global_amax, layout, into=None)
         if result is not None:
             return result
-    return _quantize_general(x, fmt, amax, layout)
+    return _quantize_general(x, fmt, amax, global_amax, layout)
 
 
-def fake_quant_(x: Tensor, fmt: QuantFormat, amax: Tensor | None = None) -> Tensor:
+def fake_quant_(
+    x: Tensor, fmt: QuantFormat, amax: Tensor | None = None, global_amax: Tensor | None = None
+) -> Tensor:
     """:func:`fake_quant` written into ``x`` itself (returned); the same bits.
 
     Contiguous float32 tensors with whole blocks are quantized in place with no other full-size
     allocation; anything else is quantized as usual and copied back.
     """
     if not _supported(x):
-        return x.copy_(reference.fake_quant(x, fmt, amax))
+        return x.copy_(reference.fake_quant(x, fmt, amax, global_amax))
     layout = layout_of(tuple(x.shape), fmt)
     if x.is_contiguous() and not layout.ragged:
         into = x if x.dtype == torch.float32 else None
-        result = _quantize_direct(x, fmt, amax, layout, into=into)
+        result = _quantize_direct(x, fmt, amax, global_amax, layout, into=into)
         if result is not None:
             return result if result is x else x.copy_(result)
-    return x.copy_(_quantize_general(x, fmt, amax, layout))
+    return x.copy_(_quantize_general(x, fmt, amax, global_amax, layout))
