@@ -478,11 +478,14 @@ def _flat_document(rng: random.Random, entries: list[Any]) -> bytes:
     except ValueError:  # values no flat recipe may hold (integers beyond 2^53)
         flat["fingerprint"] = wrong
     roll = rng.random()
-    if roll < 0.6:
-        text = qrecipe.pretty_json(flat)
-    elif roll < 0.8:
-        text = qrecipe.canonical_bytes(flat).decode()
-    else:
+    try:
+        if roll < 0.6:
+            text = qrecipe.pretty_json(flat)
+        elif roll < 0.8:
+            text = qrecipe.canonical_bytes(flat).decode()
+        else:
+            raise ValueError  # written by the json module instead
+    except ValueError:  # the canonical forms refuse what no flat recipe may hold
         text = json.dumps(flat, indent=rng.choice([None, 1, 4]), ensure_ascii=rng.random() < 0.5)
     return text.encode("utf-8", "surrogatepass")
 
