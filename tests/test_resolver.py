@@ -449,3 +449,17 @@ def test_a_file_outside_every_search_root_is_named_by_its_absolute_path(
     for target in (str(outside), "../outside/recipe.yaml"):
         (diagnostic,) = qrecipe.validate(target)
         assert (diagnostic.code, diagnostic.file) == ("schema", str(outside.resolve()))
+
+
+def test_a_file_read_as_part_of_a_directory_recipe_is_read_by_its_shape_on_its_own(tree):
+    """The parsed-file cache keeps apart the kinds a file is read as (found by the fuzzer: a
+    directory recipe resolved first made its recipe.yml 'a recipe.yml that cannot be
+    imported' when validated on its own in the same process)."""
+    tree(
+        {
+            "d/recipe.yml": RECIPE_HEAD + "quantize:\n  quant_cfg:\n"
+            "    - quantizer_name: '*'\n      enable: false\n",
+        }
+    )
+    assert qrecipe.resolve("d")["quantize"]["quant_cfg"][0]["enable"] is False
+    assert qrecipe.validate("d/recipe.yml") == []

@@ -478,11 +478,14 @@ def _flat_document(rng: random.Random, entries: list[Any]) -> bytes:
     except ValueError:  # values no flat recipe may hold (integers beyond 2^53)
         flat["fingerprint"] = wrong
     roll = rng.random()
-    if roll < 0.6:
-        text = qrecipe.pretty_json(flat)
-    elif roll < 0.8:
-        text = qrecipe.canonical_bytes(flat).decode()
-    else:
+    try:
+        if roll < 0.6:
+            text = qrecipe.pretty_json(flat)
+        elif roll < 0.8:
+            text = qrecipe.canonical_bytes(flat).decode()
+        else:
+            raise ValueError  # written by the json module instead
+    except ValueError:  # the canonical forms refuse what no flat recipe may hold
         text = json.dumps(flat, indent=rng.choice([None, 1, 4]), ensure_ascii=rng.random() < 0.5)
     return text.encode("utf-8", "surrogatepass")
 
@@ -597,6 +600,7 @@ class Style:
         self.tags = rng.choice([0.0, 0.0, 0.0, 0.05])
         self.block_scalars = rng.random() < 0.3
         self.explicit_start = rng.random() < 0.2
+        self.wrap = rng.choice([0.0, 0.0, 0.2])
         self.seen: dict[str, str] = {}
 
     # scalars
@@ -637,6 +641,14 @@ class Style:
         return self.string(str(value), context)
 
     def string(self, text: str, context: str) -> str:
+        written = self._string(text, context)
+        if context == "block" and " " in written and self.rng.random() < self.wrap:
+            # Continued on the next line (indented by the caller): YAML folds it back.
+            space = self.rng.choice([i for i, c in enumerate(written) if c == " "])
+            written = written[:space] + "\n" + written[space + 1 :]
+        return written
+
+    def _string(self, text: str, context: str) -> str:
         rng = self.rng
         plain_ok = bool(_PLAIN_SAFE.fullmatch(text)) and not _YAML11_SPECIAL.fullmatch(text)
         if context == "flow" and any(c in text for c in ",[]{}#"):

@@ -187,11 +187,13 @@ export class Resolver {
 
   /** Parse and schema-check one file (cached by path). */
   read(located, { standaloneKind = null } = {}) {
-    const cached = this.files.get(located.path);
+    // By path and by the kind a file is read as (a directory recipe's recipe.yml is read as one).
+    const cacheKey = `${located.path}\0${standaloneKind}`;
+    const cached = this.files.get(cacheKey);
     if (cached) return cached;
     const raw = readFile(this.host, located.path, located.display);
     const source = this.parse(raw, located, { standaloneKind });
-    this.files.set(located.path, source);
+    this.files.set(cacheKey, source);
     return source;
   }
 

@@ -201,7 +201,12 @@ class Parser {
         error: RecipeLimitError,
       });
     }
-    if (node.anchor !== null) this.anchors.set(node.anchor, node);
+    if (node.anchor !== null) {
+      // PyYAML refuses it; others take the later one
+      if (this.anchors.has(node.anchor))
+        throw this.fail(node.start, `the anchor ${pyRepr(node.anchor)} is defined twice`);
+      this.anchors.set(node.anchor, node);
+    }
     return node;
   }
 

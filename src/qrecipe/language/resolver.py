@@ -165,7 +165,9 @@ class Resolver:
 
     def __init__(self, library: Library | None = None) -> None:
         self.library = library or Library()
-        self._files: dict[Path, tuple[float, int, SourceFile]] = {}
+        # Parsed files, by path and by the kind they were read as (a directory recipe's
+        # recipe.yml is read as one; the same file named on its own is read by its shape).
+        self._files: dict[tuple[Path, str | None], tuple[float, int, SourceFile]] = {}
 
     # ------------------------------------------------------------------ reading files
     def read(self, located: Located, *, standalone_kind: str | None = None) -> SourceFile:
@@ -175,13 +177,13 @@ class Resolver:
             stat = path.stat()
         except (OSError, ValueError):
             stat = None
-        cached = self._files.get(path)
+        cached = self._files.get((path, standalone_kind))
         if cached and stat and cached[0] == stat.st_mtime and cached[1] == stat.st_size:
             return cached[2]
         raw = read_file(path, located.display)
         source = self.parse(raw, located, standalone_kind=standalone_kind)
         if stat is not None:
-            self._files[path] = (stat.st_mtime, stat.st_size, source)
+            self._files[(path, standalone_kind)] = (stat.st_mtime, stat.st_size, source)
         return source
 
     def parse(

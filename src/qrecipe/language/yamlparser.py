@@ -188,6 +188,8 @@ class _Parser:
                 error=RecipeLimitError,
             )
         if node.anchor is not None:
+            if node.anchor in self.anchors:  # PyYAML refuses it; others take the later one
+                raise self.fail(node.start, f"the anchor {node.anchor!r} is defined twice")
             self.anchors[node.anchor] = node
         return node
 
