@@ -44,19 +44,19 @@ def test_quick_run_compares_with_modelopt_and_writes_results(
     assert len(rows) == len(bench.QUICK_CASES)
     fp8 = rows[("2-layer Llama (h64)", "general/ptq/fp8_default-kv_fp8")]
     assert fp8["identical_outputs"] is True  # the benchmark asserts it; the row records it
-    assert set(fp8["runtimes"]) == {"qrecipe", "qrecipe_uncached", "modelopt"}
+    assert set(fp8["runtimes"]) == {"qrecipe", "qrecipe_cached", "modelopt"}
     nvfp4 = rows[("2-layer Llama (h64)", "general/ptq/nvfp4_default-kv_fp8")]
     assert nvfp4["identical_outputs"] is None
-    assert set(nvfp4["runtimes"]) == {"qrecipe", "qrecipe_uncached"}
+    assert set(nvfp4["runtimes"]) == {"qrecipe", "qrecipe_cached"}
     for row in result["rows"]:
         assert row["unquantized_ms"] > 0
         for measured in row["runtimes"].values():
             assert measured["overhead"] > 0
             assert measured["quantize_s"] > 0
         assert all(peak >= 0 for peak in row["peak_mb"].values())
-    # The kept weights of the cached run are tensor memory the uncached run does not hold.
+    # The kept weights of the cached run are tensor memory the default run does not hold.
     minilm = rows[("all-MiniLM-L6-v2", "general/ptq/int8_per_channel-kv_fp8")]
-    assert minilm["peak_mb"]["qrecipe"] > minilm["peak_mb"]["qrecipe_uncached"] + 20
+    assert minilm["peak_mb"]["qrecipe_cached"] > minilm["peak_mb"]["qrecipe"] + 20
     printed = capsys.readouterr().out
     assert "forward / unquantized" in printed
     assert "general/ptq/fp8_default-kv_fp8" in printed

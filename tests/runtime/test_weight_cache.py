@@ -65,16 +65,27 @@ def test_outputs_are_the_same_with_and_without_the_cache(cache_weights: bool) ->
     assert calls[0] == (2 if cache_weights else 6)
 
 
+def test_the_cache_is_off_by_default() -> None:
+    model = make_model()
+    apply(model, RECIPE, forward_loop=calibrate, progress=False)
+    assert not any(q.cache_weights for _, q in iter_quantizers(model))
+    calls = weight_quantizer_calls(model)
+    with torch.no_grad():
+        model(BATCH)
+        model(BATCH)
+    assert calls[0] == 2 + 2
+
+
 def test_quantized_context_passes_the_choice_on() -> None:
     model = make_model()
-    with quantized(model, RECIPE, forward_loop=calibrate, progress=False, cache_weights=False):
-        assert not any(q.cache_weights for _, q in iter_quantizers(model))
+    with quantized(model, RECIPE, forward_loop=calibrate, progress=False, cache_weights=True):
+        assert all(q.cache_weights for _, q in iter_quantizers(model))
     assert not list(iter_quantizers(model))
 
 
 def test_switching_the_cache_off_later_takes_effect() -> None:
     model = make_model()
-    apply(model, RECIPE, forward_loop=calibrate, progress=False)
+    apply(model, RECIPE, forward_loop=calibrate, progress=False, cache_weights=True)
     calls = weight_quantizer_calls(model)
     with torch.no_grad():
         model(BATCH)

@@ -44,13 +44,13 @@ class TensorQuantizer(nn.Module):
     _amax: torch.Tensor | None
     _pre_quant_scale: torch.Tensor | None
     _global_amax: torch.Tensor | None
-    cache_weights: bool = True  # the default for quantizers saved before the attribute existed
+    cache_weights: bool = False  # the default for quantizers saved before the attribute existed
 
     def __init__(
         self,
         attributes: dict[str, Any] | None = None,
         backend: str = "auto",
-        cache_weights: bool = True,
+        cache_weights: bool = False,
     ) -> None:
         super().__init__()
         self.attributes: dict[str, Any] = (
@@ -312,7 +312,7 @@ AnyQuantizer = TensorQuantizer | SequentialQuantizer
 def make_quantizer(
     attributes: dict[str, Any] | list[dict[str, Any]],
     backend: str = "auto",
-    cache_weights: bool = True,
+    cache_weights: bool = False,
 ) -> AnyQuantizer:
     """A quantizer for one attribute object, or a sequence for a list of them."""
     if isinstance(attributes, list):

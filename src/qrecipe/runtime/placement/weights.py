@@ -1,9 +1,9 @@
 """Fake-quantized weights for the duration of one forward call.
 
 The parameter entry itself is swapped (not the attribute), so that the module's own forward,
-whatever it is, reads the quantized tensor; the post-hook puts the original back. Quantized
-weights are cached while neither the weight nor the quantizer changes (unless the quantizer's
-``cache_weights`` is off).
+whatever it is, reads the quantized tensor; the post-hook puts the original back. When the
+quantizer's ``cache_weights`` is on, quantized weights are kept while neither the weight nor the
+quantizer changes.
 """
 
 from __future__ import annotations
