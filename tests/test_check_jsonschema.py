@@ -112,3 +112,78 @@ def test_flat_schema_accepts_a_resolved_recipe_and_rejects_an_edited_one(tmp_pat
     result = check_jsonschema(FLAT_SCHEMA, bad)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "$.quantize.quant_cfg[1].cfg.num_bits" in result.stdout + result.stderr
+
+
+# Each cfg written out in full (no $import) breaks one cross-field rule; the last cfg writes the
+# same keys as the first beside an $import, which the schema leaves to qrecipe validate.
+CROSS_FIELD_MISTAKES = """\
+imports:
+  fp8: configs/numerics/fp8
+metadata:
+  recipe_type: ptq
+quantize:
+  quant_cfg:
+    - quantizer_name: '*weight_quantizer'
+      cfg:
+        num_bits: e4m3
+        axis: 0
+        block_sizes: {-1: 16}
+    - quantizer_name: '*input_quantizer'
+      cfg:
+        num_bits: e3m2
+        block_sizes: {-1: 32, type: static}
+    - quantizer_name: '*k_bmm_quantizer'
+      cfg:
+        - num_bits: E5M2
+        - {num_bits: 8, use_constant_amax: true, constant_amax: 3.5}
+    - quantizer_name: '*v_bmm_quantizer'
+      cfg: {num_bits: [3, 2], block_sizes: null}
+    - quantizer_name: '*output_quantizer'
+      cfg:
+        $import: fp8
+        axis: 0
+        block_sizes: {-1: 16}
+"""
+
+
+def test_recipe_schema_rejects_cross_field_mistakes_in_written_out_cfgs(tmp_path):
+    recipe = tmp_path / "cross.qrecipe.yaml"
+    recipe.write_text(CROSS_FIELD_MISTAKES)
+    result = check_jsonschema(RECIPE_SCHEMA, recipe)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "$.quantize.quant_cfg[0].cfg.axis: 0 is not of type 'null'" in output
+    assert "$.quantize.quant_cfg[1].cfg.block_sizes.type: 'dynamic' was expected" in output
+    assert "$.quantize.quant_cfg[2].cfg[0]: 'block_sizes' is a required property" in output
+    assert "$.quantize.quant_cfg[2].cfg[1].constant_amax: 3.5 is not of type 'null'" in output
+    assert "$.quantize.quant_cfg[3].cfg.block_sizes: None is not of type 'object'" in output
+    assert "quant_cfg[4]" not in output
+    problems = qrecipe.validate(recipe)
+    assert [(d.line, d.pointer) for d in problems] == [
+        (10, "/quantize/quant_cfg/0/cfg/axis"),
+        (15, "/quantize/quant_cfg/1/cfg/block_sizes/type"),
+        (18, "/quantize/quant_cfg/2/cfg/0"),
+        (19, "/quantize/quant_cfg/2/cfg/1/constant_amax"),
+        (21, "/quantize/quant_cfg/3/cfg/block_sizes"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        "{num_bits: e5m2, block_sizes: {-1: 32, type: dynamic, scale_bits: e8m0}}",
+        "{num_bits: e04m03, axis: 0}",
+        "{num_bits: [2, 1], block_sizes: {-1: 16, type: static}}",
+        "{num_bits: 4, block_sizes: {-1: 128}, axis: null}",
+        "{use_constant_amax: true, constant_amax: null}",
+        "{$import: fp8, num_bits: e5m2}",
+    ],
+)
+def test_recipe_schema_accepts_cfgs_that_keep_the_cross_field_rules(tmp_path, cfg):
+    recipe = tmp_path / "fine.qrecipe.yaml"
+    recipe.write_text(
+        CROSS_FIELD_MISTAKES.split("    - quantizer_name")[0]
+        + f"    - quantizer_name: '*weight_quantizer'\n      cfg: {cfg}\n"
+    )
+    result = check_jsonschema(RECIPE_SCHEMA, recipe)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -379,6 +379,35 @@ def test_validate_reports_every_problem_of_a_file(tree):
     assert all(p.line == 6 or p.line == 7 for p in problems)
 
 
+def test_schema_problems_do_not_hide_the_import_problems_of_the_same_file(tree):
+    header = "imports: {fp8: configs/numerics/fp8, gone: snippets/gone}\n"
+    tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + "imports: {fp8: configs/numerics/fp8, gone: snippets/gone}\n"  # line 4
+            + "quantize:\n  quant_cfg:\n"
+            + "    - {quantizer_name: '*i*', cfg: {$import: fp9}}\n"  # line 7
+            + "    - {quantizer_name: '*w*', cfg: {$import: fp8}, enabel: true}\n",  # line 8
+            "unit.yaml": header + "---\n- {quantizer_name: '*w', cfg: {$import: fp8, axiss: 0}}\n",
+            "bad_imports.yaml": RECIPE_HEAD
+            + "imports: {fp8: 8}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: "
+            "{$import: fp9}}\n",
+        }
+    )
+    assert [(d.code, d.line, d.pointer) for d in qrecipe.validate("r.yaml")] == [
+        ("import-not-found", 4, "/imports/gone"),
+        ("import-not-found", 7, "/quantize/quant_cfg/0/cfg/$import"),
+        ("schema", 8, "/quantize/quant_cfg/1/enabel"),
+    ]
+    # A two-document list snippet: the header's imports are checked beside the list's problems.
+    assert [(d.code, d.line) for d in qrecipe.validate("unit.yaml")] == [
+        ("import-not-found", 1),
+        ("schema", 3),
+    ]
+    # A malformed imports: mapping is reported alone: its names cannot be trusted.
+    assert [d.code for d in qrecipe.validate("bad_imports.yaml")] == ["schema"]
+
+
 def test_validate_checks_snippets_with_their_imports(tree):
     tree(
         {

@@ -107,3 +107,43 @@ test('a file outside every search root is named by its absolute path, as in Pyth
     fs.rmSync(scratch, { recursive: true, force: true });
   }
 });
+
+test('schema problems do not hide the import problems of the same file, as in Python', () => {
+  const scratch = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'qrecipe-together-'));
+  try {
+    const head = 'metadata:\n  recipe_type: ptq\n  description: test recipe\n';
+    const files = {
+      'r.yaml':
+        `${head}imports: {fp8: configs/numerics/fp8, gone: snippets/gone}\nquantize:\n  quant_cfg:\n` +
+        "    - {quantizer_name: '*i*', cfg: {$import: fp9}}\n" +
+        "    - {quantizer_name: '*w*', cfg: {$import: fp8}, enabel: true}\n",
+      'unit.yaml':
+        'imports: {fp8: configs/numerics/fp8, gone: snippets/gone}\n---\n' +
+        "- {quantizer_name: '*w', cfg: {$import: fp8, axiss: 0}}\n",
+      'bad_imports.yaml': `${head}imports: {fp8: 8}\nquantize:\n  quant_cfg:\n    - {quantizer_name: '*', cfg: {$import: fp9}}\n`,
+    };
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(scratch, name), text);
+    const check = (target) => validateFile(target, { cwd: scratch, searchPath: '' });
+    assert.deepEqual(
+      check('r.yaml').map((d) => [d.code, d.line, d.pointer]),
+      [
+        ['import-not-found', 4, '/imports/gone'],
+        ['import-not-found', 7, '/quantize/quant_cfg/0/cfg/$import'],
+        ['schema', 8, '/quantize/quant_cfg/1/enabel'],
+      ],
+    );
+    assert.deepEqual(
+      check('unit.yaml').map((d) => [d.code, d.line]),
+      [
+        ['import-not-found', 1],
+        ['schema', 3],
+      ],
+    );
+    assert.deepEqual(
+      check('bad_imports.yaml').map((d) => d.code),
+      ['schema'],
+    );
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+});

@@ -220,6 +220,73 @@ def test_unknown_key_and_bad_number_format_are_diagnosed(editor):
     assert "axiss is not allowed" in where[7, 8]["message"]
 
 
+# Cross-field mistakes in cfgs written out in full (0-based lines 9, 14, 17 and 18), then the
+# same keys in a cfg that imports a snippet, which may supply the other half: not flagged.
+CROSS_FIELD = QUANT_CFG_HEAD.replace(
+    "metadata:", "imports:\n  fp8: configs/numerics/fp8\nmetadata:"
+) + (
+    "    - quantizer_name: '*weight_quantizer'\n"
+    "      cfg:\n"
+    "        num_bits: e4m3\n"
+    "        axis: 0\n"
+    "        block_sizes: {-1: 16}\n"
+    "    - quantizer_name: '*input_quantizer'\n"
+    "      cfg:\n"
+    "        num_bits: e3m2\n"
+    "        block_sizes: {-1: 32, type: static}\n"
+    "    - quantizer_name: '*k_bmm_quantizer'\n"
+    "      cfg:\n"
+    "        - num_bits: e5m2\n"
+    "        - {num_bits: 8, use_constant_amax: true, constant_amax: 3.5}\n"
+    "    - quantizer_name: '*output_quantizer'\n"
+    "      cfg:\n"
+    "        $import: fp8\n"
+    "        num_bits: e3m2\n"
+    "        axis: 0\n"
+    "        block_sizes: {-1: 16}\n"
+)
+
+
+def test_cross_field_mistakes_in_a_written_out_cfg_are_diagnosed_where_they_are(editor):
+    found = {
+        (d["range"]["start"]["line"], d["range"]["start"]["character"]): d["message"]
+        for d in editor.diagnostics(CROSS_FIELD)
+    }
+    assert found == {
+        (9, 14): 'Incorrect type. Expected "null".',
+        (14, 36): 'Value must be "dynamic".',
+        (17, 10): 'Missing property "block_sizes".',
+        (18, 64): 'Incorrect type. Expected "null".',
+    }, found
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        "        num_bits: e3m2\n        axis: 0\n        block_sizes: {-1: 32, type: static}\n",
+        "        axis:\n",
+        "        use_constant_amax: true\n        constant_amax: 2.0\n",
+    ],
+    ids=["with-mistakes", "axis-null", "constant-amax"],
+)
+def test_completion_and_hover_inside_a_cfg_the_rules_apply_to(editor, cfg):
+    """The rules sit beside the keys' own definitions: a cfg they check still completes every
+    other key with its documentation, and hovering a key still shows it."""
+    head = QUANT_CFG_HEAD + "    - quantizer_name: '*weight_quantizer'\n      cfg:\n" + cfg
+    items = {item["label"]: item for item in editor.completion(head + "        <|>\n")}
+    written = {line.split(":")[0].strip() for line in cfg.splitlines()}
+    assert set(items) >= QUANTIZER_ATTRIBUTES - written, sorted(QUANTIZER_ATTRIBUTES - set(items))
+    assert "ExMy" in _documentation(items.get("num_bits") or items["narrow_range"]) or (
+        "num_bits" in written
+    )
+    first_key = cfg.split(":")[0].strip()
+    hover = editor.hover(
+        head.replace(f"        {first_key}:", f"        {first_key[:2]}<|>{first_key[2:]}:", 1)
+    )
+    assert hover["contents"]["kind"] == "markdown"
+    assert hover["range"]["start"] == {"line": 6, "character": 8}
+
+
 def test_a_valid_recipe_has_no_diagnostics(editor):
     assert editor.diagnostics(VALID) == []
 

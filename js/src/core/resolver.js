@@ -18,6 +18,7 @@ import {
   RecipeLimitError,
   RecipeSemanticError,
   SchemaValidationError,
+  sortDiagnostics,
 } from './errors.js';
 import { closestMatch } from './difflib.js';
 import { readFile } from './files.js';
@@ -171,6 +172,10 @@ export class Resolution {
   }
 }
 
+function under(diagnostic, pointer) {
+  return diagnostic.pointer === pointer || diagnostic.pointer.startsWith(`${pointer}/`);
+}
+
 function rethrowAs(error, diagnostics) {
   const Cls = ERROR_CLASSES[error.code] || RecipeError;
   return new Cls(diagnostics);
@@ -195,6 +200,25 @@ export class Resolver {
     const source = this.parse(raw, located, { standaloneKind });
     this.files.set(cacheKey, source);
     return source;
+  }
+
+  /**
+   * The import problems of a file that has schema problems elsewhere: snippets that are not found
+   * and `$import` names that are not declared, which no schema problem can cause once `imports:`
+   * itself is well-formed (the caller has checked that), so that one misspelt key does not hide
+   * them.
+   */
+  importProblems(located, documents, body, header, importsDoc, kind) {
+    const imports = deepCopy(header.imports || {});
+    const bodyDoc = documents[documents.length - 1];
+    const source = new SourceFile({ located, documents, body, bodyDoc, imports, importsDoc, kind });
+    try {
+      new Expansion(this).checkDeclaredImports(source, []);
+    } catch (error) {
+      if (!(error instanceof RecipeError)) throw error;
+      return error.diagnostics;
+    }
+    return [];
   }
 
   parse(raw, located, { standaloneKind = null } = {}) {
@@ -222,6 +246,7 @@ export class Resolver {
         );
       }
       const diagnostics = schemaDiagnostics(header.data || {}, header, display, { definition: HEADER });
+      const headerProblems = diagnostics.length > 0;
       if (!Array.isArray(second.data)) {
         diagnostics.push(
           SchemaValidationError.diagnostic(
@@ -237,7 +262,14 @@ export class Resolver {
       } else {
         diagnostics.push(...schemaDiagnostics(second.data, second, display, { definition: ENTRY_LIST }));
       }
-      if (diagnostics.length) throw new SchemaValidationError(diagnostics);
+      if (diagnostics.length) {
+        if (!headerProblems) {
+          diagnostics.push(
+            ...this.importProblems(located, documents, second.data, header.data || {}, header, ENTRY_LIST),
+          );
+        }
+        throw new SchemaValidationError(sortDiagnostics(diagnostics));
+      }
       imports = deepCopy((header.data || {}).imports || {});
       importsDoc = header;
       body = second.data;
@@ -255,7 +287,14 @@ export class Resolver {
       kind = standaloneKind || detectKind(body);
       const definition = [RECIPE_METADATA, METADATA_FILE].includes(standaloneKind) ? standaloneKind : null;
       const diagnostics = schemaDiagnostics(body, bodyDoc, display, { definition });
-      if (diagnostics.length) throw new SchemaValidationError(diagnostics);
+      if (diagnostics.length) {
+        if (isObject(body) && !diagnostics.some((d) => under(d, '/imports'))) {
+          const withoutImports = {};
+          for (const key of Object.keys(body)) if (key !== 'imports') setKey(withoutImports, key, body[key]);
+          diagnostics.push(...this.importProblems(located, documents, withoutImports, body, bodyDoc, kind));
+        }
+        throw new SchemaValidationError(sortDiagnostics(diagnostics));
+      }
       imports = isObject(body) ? deepCopy(body.imports || {}) : {};
       importsDoc = bodyDoc;
       if (isObject(body)) {

@@ -205,6 +205,7 @@ class Resolver:
                     column=header.start[1],
                 )
             diagnostics = schema_diagnostics(header.data or {}, header, display, definition=HEADER)
+            header_problems = bool(diagnostics)
             if not isinstance(body_doc.data, list):
                 diagnostics.append(
                     SchemaValidationError.diagnostic(
@@ -222,7 +223,11 @@ class Resolver:
                     body_doc.data, body_doc, display, definition=ENTRY_LIST
                 )
             if diagnostics:
-                raise SchemaValidationError(diagnostics)
+                if not header_problems:
+                    diagnostics += self.import_problems(
+                        located, documents, body_doc.data, header.data or {}, header, ENTRY_LIST
+                    )
+                raise SchemaValidationError(_by_position(diagnostics))
             imports = dict((header.data or {}).get("imports") or {})
             imports_doc = header
             body = body_doc.data
@@ -243,12 +248,38 @@ class Resolver:
             )
             diagnostics = schema_diagnostics(body, body_doc, display, definition=definition)
             if diagnostics:
-                raise SchemaValidationError(diagnostics)
+                if isinstance(body, dict) and not any(_under(d, "/imports") for d in diagnostics):
+                    without = {k: v for k, v in body.items() if k != "imports"}
+                    diagnostics += self.import_problems(
+                        located, documents, without, body, body_doc, kind
+                    )
+                raise SchemaValidationError(_by_position(diagnostics))
             imports = dict(body.get("imports") or {}) if isinstance(body, dict) else {}
             imports_doc = body_doc
             if isinstance(body, dict):
                 body = {k: v for k, v in body.items() if k != "imports"}
         return SourceFile(located, documents, body, body_doc, imports, imports_doc, kind)
+
+    def import_problems(
+        self,
+        located: Located,
+        documents: list[YamlDocument],
+        body: Any,
+        header: dict[str, Any],
+        imports_doc: YamlDocument,
+        kind: str,
+    ) -> list[Diagnostic]:
+        """The import problems of a file that has schema problems elsewhere: snippets that are not
+        found and ``$import`` names that are not declared, which no schema problem can cause
+        once ``imports:`` itself is well-formed (the caller has checked that), so that one
+        misspelt key does not hide them."""
+        imports = dict(header.get("imports") or {})
+        source = SourceFile(located, documents, body, documents[-1], imports, imports_doc, kind)
+        try:
+            _Expansion(self).check_declared_imports(source, ())
+        except RecipeError as error:
+            return list(error.diagnostics)
+        return []
 
     # ------------------------------------------------------------------ recipes
     def resolve(self, located: Located) -> Resolution:
@@ -279,6 +310,15 @@ class Resolver:
             source.kind,
             Resolution(value if isinstance(value, dict) else {}, expansion.origins, source.display),
         )
+
+
+def _under(diagnostic: Diagnostic, pointer: str) -> bool:
+    return diagnostic.pointer == pointer or diagnostic.pointer.startswith(pointer + "/")
+
+
+def _by_position(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Problems in the order they are written (as schema problems alone are)."""
+    return sorted(diagnostics, key=lambda d: (d.line or 0, d.column or 0, d.pointer))
 
 
 def _kind_of_value(value: Any) -> str:
