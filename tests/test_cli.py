@@ -2,9 +2,11 @@
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -222,3 +224,18 @@ def test_list_wraps_descriptions_within_100_columns(files, capsys):
     text = " ".join(line[width + 2 :] for line in lines)
     for info in infos:
         assert info.description in " ".join(text.split()), info.name
+
+
+def test_validate_a_directory_skips_folders_that_vanish_while_listed(files, capsys, monkeypatch):
+    # As under /proc: a process's folder is listed, then gone before it is read.
+    write_tree(files, {"lib/b.yaml": GOOD, "lib/gone/c.yaml": GOOD})
+    scandir = os.scandir
+
+    def vanishing(path: Any) -> Any:
+        if os.path.basename(os.fspath(path)) == "gone":
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", vanishing)
+    assert main(["validate", "lib"]) == 0
+    assert capsys.readouterr().out == "lib/b.yaml: ok\n"

@@ -234,19 +234,26 @@ export class Library {
 
   /**
    * The existing recipe or snippet name closest to a missing `name`, if one is close: looked
-   * for in the whole built-in library, and in the other roots below the directory `name`
-   * names (never a whole working directory, which may be any size).
+   * for in the whole built-in library, and in the other roots below the directory a relative
+   * `name` names: never a whole root (a working directory or `--path /` may be the whole file
+   * system), and never for an absolute name, which is a path and not a name in a root.
    */
   similarName(name) {
     const wanted = stripSuffix(String(name).replaceAll('\\', '/'));
-    const folder = pathParts(wanted).slice(0, -1).join('/');
+    const folder = wanted
+      .split('/')
+      .slice(0, -1)
+      .filter((part) => part && part !== '.')
+      .join('/');
     const names = [];
     for (const root of this.roots) {
       let base;
       if (root.label === 'builtin') base = root.path;
-      else if (folder) base = joinPath(root.path, folder);
-      else continue;
-      if (!root.contains(this.host.realpath(base))) continue; // an absolute name or one climbing out
+      else if (folder && !wanted.startsWith('/')) {
+        base = joinPath(root.path, folder);
+        const real = this.host.realpath(base);
+        if (real === this.host.realpath(root.path) || !root.contains(real)) continue; // climbing back to the root, or out of it
+      } else continue;
       for (const located of this.yamlFiles(base, root)) {
         names.push(stripSuffix(relativeTo(located.path, root.path)));
       }

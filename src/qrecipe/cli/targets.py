@@ -59,16 +59,23 @@ def _below(directory: Path, shown: str) -> list[str]:
     found: list[str] = []
     recipes: list[str] = []
     # Links count as what they lead to; links to directories are not followed below them.
-    for file in directory.rglob("*"):
-        relative = file.relative_to(directory).as_posix()
-        kind = _kind(file)
-        if kind == "dir" and is_directory_recipe(file):
-            recipes.append(relative)
-        elif kind == "file" and file.name.endswith((*YAML_SUFFIXES, FLAT_SUFFIX)):
-            found.append(relative)
+    # A directory that cannot be listed, or vanishes while it is (as under /proc), holds nothing.
+    for folder, directories, files in os.walk(directory):
+        for name in (*directories, *files):
+            _add(Path(folder) / name, directory, found, recipes)
     # The parts of a directory recipe are checked through the recipe itself.
     kept = [r for r in found if not any(r.startswith(f"{d}/") for d in recipes)]
     return [_join(shown, r) for r in sorted([*kept, *recipes])]
+
+
+def _add(file: Path, directory: Path, found: list[str], recipes: list[str]) -> None:
+    """Count ``file`` (below ``directory``) as a recipe directory or a file to check."""
+    relative = file.relative_to(directory).as_posix()
+    kind = _kind(file)
+    if kind == "dir" and is_directory_recipe(file):
+        recipes.append(relative)
+    elif kind == "file" and file.name.endswith((*YAML_SUFFIXES, FLAT_SUFFIX)):
+        found.append(relative)
 
 
 def _join(directory: str, relative: str) -> str:

@@ -232,20 +232,23 @@ class Library:
         """The existing recipe or snippet name closest to a missing ``name``, if one is close.
 
         Looked for in the whole built-in library, and in the other roots below the directory
-        ``name`` names (never a whole working directory, which may be any size).
+        a relative ``name`` names: never a whole root (a working directory or ``--path /`` may
+        be the whole file system), and never for an absolute name, which is a path and not a
+        name in a root.
         """
         wanted = strip_suffix(name.replace("\\", "/"))
-        folder = PurePosixPath(wanted).parent
+        folder = "/".join(part for part in wanted.split("/")[:-1] if part not in ("", "."))
         names: list[str] = []
         for root in self.roots:
             if root.label == "builtin":
                 base = root.path
-            elif folder.parts:
+            elif folder and not wanted.startswith("/"):
                 base = root.path / folder
+                real = real_path(base)
+                if real == real_path(root.path) or not root.contains(real):
+                    continue  # climbing back to the root, or out of it
             else:
                 continue
-            if not root.contains(real_path(base)):
-                continue  # an absolute name or one climbing out: only its own root would do
             for located in self.yaml_files(SearchRoot(base, root.label), root):
                 names.append(strip_suffix(located.path.relative_to(root.path).as_posix()))
         matches = difflib.get_close_matches(wanted, list(dict.fromkeys(names)), n=1, cutoff=0.6)
