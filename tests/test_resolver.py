@@ -12,6 +12,7 @@ from qrecipe import (
     ImportKindError,
     ImportNotFoundError,
     PathEscapeError,
+    RecipeLimitError,
     RecipeNotFoundError,
     RecipeSemanticError,
     SchemaValidationError,
@@ -492,3 +493,39 @@ def test_a_file_read_as_part_of_a_directory_recipe_is_read_by_its_shape_on_its_o
     )
     assert qrecipe.resolve("d")["quantize"]["quant_cfg"][0]["enable"] is False
     assert qrecipe.validate("d/recipe.yml") == []
+
+
+def _amplifier(long_imports: int, many_imports: int) -> dict[str, str]:
+    """A recipe importing a 200 KB one-entry snippet, then a 25,000-entry one, several times."""
+    imports = "imports:\n  long: snippets/long\n  many: snippets/many\n"
+    items = ["    - $import: long\n"] * long_imports + ["    - $import: many\n"] * many_imports
+    return {
+        "snippets/long.yaml": "- quantizer_name: '" + "x" * 200_000 + "'\n  enable: false\n",
+        "snippets/many.yaml": "- {quantizer_name: '*', enable: false}\n" * 25_000,
+        "recipe.yaml": imports + RECIPE_HEAD + "quantize:\n  quant_cfg:\n" + "".join(items),
+    }
+
+
+@pytest.mark.parametrize(
+    ("long_imports", "many_imports", "crossed"),
+    [
+        (0, 2, "more than 100000 values"),
+        (21, 0, "more than 4194304 bytes of text"),
+        # Both limits at once: the bytes of text run out 3,284 entries into the second 'many'.
+        (18, 2, "more than 4194304 bytes of text"),
+    ],
+)
+def test_an_amplifying_import_is_refused_before_it_is_copied_with_the_same_message(
+    tree, monkeypatch, long_imports, many_imports, crossed
+):
+    tree(_amplifier(long_imports, many_imports))
+    with pytest.raises(RecipeLimitError) as early:
+        qrecipe.resolve("recipe.yaml")
+    # Copying entry by entry, as without the early refusal, ends in the same diagnostic.
+    monkeypatch.setattr("qrecipe.language.resolver._Expansion.refuse_early", lambda *args: None)
+    with pytest.raises(RecipeLimitError) as copied:
+        qrecipe.resolve("recipe.yaml")
+    assert early.value.diagnostics == copied.value.diagnostics
+    first = early.value.first
+    assert crossed in first.message
+    assert first.pointer == f"/quantize/quant_cfg/{long_imports + many_imports - 1}/$import"

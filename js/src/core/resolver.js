@@ -130,6 +130,12 @@ export class SourceFile {
     return this.located.display;
   }
 
+  /** The values and bytes of text of the body as written (see `measure`). */
+  get size() {
+    if (!this.measured) this.measured = measure(this.body);
+    return this.measured;
+  }
+
   where(pointer, { key = false, doc = null } = {}) {
     return (doc || this.bodyDoc).position(pointer, { key });
   }
@@ -386,6 +392,19 @@ class Expansion {
       chain: whereChain,
       hint: 'an import used many times multiplies the recipe; import a snippet once, or split the recipe',
     });
+  }
+
+  /**
+   * Refuse an imported snippet that crosses a limit before copying any of it. A snippet
+   * without imports expands to exactly what is written in it, so it is counted at once, and
+   * refused with the message its copying would end in: at the import, for the one limit it
+   * crosses. Crossing both, the copying itself finds which one comes first.
+   */
+  refuseEarly(target, chain) {
+    const [values, size] = target.size;
+    const overValues = this.values + values > MAX_RESOLVED_VALUES;
+    const overBytes = this.bytes + size > MAX_RESOLVED_BYTES;
+    if (overValues !== overBytes) this.count(values, size, target, '', chain);
   }
 
   /** A copy of `value` for the expanded recipe, counted before it is made. */
@@ -724,6 +743,7 @@ class Expansion {
       });
     }
     this.checkDeclaredImports(target, newChain);
+    if (this.importing.length && Object.keys(target.imports).length === 0) this.refuseEarly(target, newChain);
     this.stack.push(target.located.real);
     try {
       if (target.kind === ENTRY_LIST) return this.entries(target.body, target, '', newChain);

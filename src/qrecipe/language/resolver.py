@@ -18,6 +18,7 @@ import dataclasses
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,11 @@ class SourceFile:
     @property
     def display(self) -> str:
         return self.located.display
+
+    @cached_property
+    def size(self) -> tuple[int, int]:
+        """The values and bytes of text of the body as written (see :func:`measure`)."""
+        return measure(self.body)
 
     @property
     def path(self) -> Path:
@@ -379,6 +385,19 @@ class _Expansion:
             hint="an import used many times multiplies the recipe; import a snippet once, "
             "or split the recipe",
         )
+
+    def refuse_early(self, target: SourceFile, chain: tuple[str, ...]) -> None:
+        """Refuse an imported snippet that crosses a limit before copying any of it.
+
+        A snippet without imports expands to exactly what is written in it, so it is counted
+        at once, and refused with the message its copying would end in: at the import, for the
+        one limit it crosses. Crossing both, the copying itself finds which one comes first.
+        """
+        values, size = target.size
+        over_values = self.values + values > MAX_RESOLVED_VALUES
+        over_bytes = self.bytes + size > MAX_RESOLVED_BYTES
+        if over_values != over_bytes:
+            self.count(values, size, target, "", chain)
 
     def copied(self, value: Any, source: SourceFile, pointer: str, chain: tuple[str, ...]) -> Any:
         """A copy of ``value`` for the expanded recipe, counted before it is made."""
@@ -744,6 +763,8 @@ class _Expansion:
                 new_chain,
             )
         self.check_declared_imports(target, new_chain)
+        if self.importing and not target.imports:
+            self.refuse_early(target, new_chain)
         self.stack.append(target.located.real)
         try:
             if target.kind == ENTRY_LIST:
