@@ -174,6 +174,22 @@ def test_one_version_everywhere(capsys):
     assert importlib.metadata.version("qrecipe") == qrecipe.__version__
 
 
+def test_version_is_answered_without_importing_the_recipe_language():
+    program = (
+        "import sys\n"
+        "from qrecipe.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, sorted(m for m in sys.modules if m.startswith('qrecipe')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert run.stdout.splitlines() == [
+        f"qrecipe {qrecipe.__version__}",
+        "0 ['qrecipe', 'qrecipe.cli']",
+    ]
+
+
 def test_validate_reads_standard_input_as_dash(files):
     bad = subprocess.run(
         [sys.executable, "-m", "qrecipe", "validate", "-"],
