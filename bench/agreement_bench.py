@@ -37,6 +37,7 @@ NODE_CLI = [
     str(REPO / "js" / "bin" / "qrecipe.js"),
 ]
 PYTHON_CLI = [sys.executable, "-m", "qrecipe"]
+SIDES = ("python", "javascript")
 
 SMALL = """\
 metadata:
@@ -83,6 +84,21 @@ def resource_cases(root: Path) -> dict[str, Path]:
             + "    - $import: long\n" * 30,
         },
     )
+    # The import limit reached through a snippet that imports another 99 times: 1,000 imports
+    # of 29,700 entries in all (within the value limit), then a 1,001st.
+    leaf = "- {quantizer_name: '*', enable: false}\n" * 30
+    cases["1,000 imports, then one more"] = project(
+        "imports",
+        {
+            "snippets/leaf.yaml": leaf,
+            "snippets/mid.yaml": "imports:\n  leaf: snippets/leaf\n---\n"
+            + "- $import: leaf\n" * 99,
+            "recipe.yaml": "imports:\n  mid: snippets/mid\n  leaf: snippets/leaf\n"
+            + HEAD
+            + "    - $import: mid\n" * 10
+            + "    - $import: leaf\n",
+        },
+    )
     sparse = project(
         "sparse", {"recipe.yaml": "imports:\n  big: snippets/big\n" + HEAD + "    - $import: big\n"}
     )
@@ -90,7 +106,7 @@ def resource_cases(root: Path) -> dict[str, Path]:
     with open(sparse / "snippets" / "big.yaml", "wb") as handle:
         handle.truncate(4 << 30)
     cases["4 GB sparse snippet"] = sparse
-    cases["'- ' * 50000 + 'x'"] = project(
+    cases["50,000-deep block nesting"] = project(
         "deep", {"recipe.yaml": HEAD + "    " + "- " * 50000 + "x\n"}
     )
     valid_entries = (len(entries.encode()) // 40) * "- {quantizer_name: '*', enable: false}\n"
@@ -228,9 +244,12 @@ def print_table(result: dict[str, Any]) -> None:
         f"machine: {result['cpu_count']} CPUs, load {result['load_average']:.1f}; "
         f"Python {result['python']}, Node {result['node']}"
     )
-    print(f"\n{'start-up (median of fresh processes)':<42} {'Python':>16} {'JavaScript':>16}")
+    print(f"\n{'start-up (median of fresh processes)':<42} {'Python':>22} {'JavaScript':>22}")
     for name, row in result["startup"].items():
-        print(f"{name:<42} {row['python']['wall_ms']:>13} ms {row['javascript']['wall_ms']:>13} ms")
+        cells = [
+            f"{row[side]['wall_ms']:>6.0f} ms ({row[side]['cpu_ms']:>4.0f} CPU)" for side in SIDES
+        ]
+        print(f"{name:<42} {cells[0]:>22} {cells[1]:>22}")
     fuzz = result["fuzz"]
     rows = {
         "in process (forked child / Node driver)": (
@@ -245,15 +264,17 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\n{'fuzz case (median)':<42} {'Python':>16} {'JavaScript':>16}")
     for name, (python, javascript) in rows.items():
         print(f"{name:<42} {python:>13} ms {javascript:>13} ms")
-    base = result["resource_cases"]["small recipe (baseline)"]
-    print(f"\n{'resource case: validate (wall, peak RSS)':<42} {'Python':>22} {'JavaScript':>22}")
+    print(
+        f"\n{'resource case: validate (median wall, CPU; peak RSS)':<42} "
+        f"{'Python':>28} {'JavaScript':>28}"
+    )
     for name, row in result["resource_cases"].items():
-        cells = []
-        for side in ("python", "javascript"):
-            cell = row[side]
-            ratio = cell["wall_ms"] / base[side]["wall_ms"]
-            cells.append(f"{cell['wall_ms']:>7.0f} ms {cell['max_rss_mb']:>4} MB x{ratio:<4.1f}")
-        print(f"{name:<42} {cells[0]:>22} {cells[1]:>22}")
+        cells = [
+            f"{row[side]['wall_ms']:>5.0f} ms {row[side]['cpu_ms']:>5.0f} CPU "
+            f"{row[side]['max_rss_mb']:>4} MB"
+            for side in SIDES
+        ]
+        print(f"{name:<42} {cells[0]:>28} {cells[1]:>28}")
     print(f"\nwritten to {RESULTS.relative_to(REPO)}")
 
 
