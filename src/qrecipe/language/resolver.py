@@ -526,7 +526,9 @@ class _Expansion:
         for key, value in node.items():
             if key == "$import":
                 continue
-            result[key] = self.child(place, key, value, source, join_pointer(pointer, key), chain)
+            if isinstance(value, (dict, list)):
+                value = self.child(place, key, value, source, join_pointer(pointer, key), chain)
+            result[key] = value  # a scalar is as written, and counted above
         self._record(result, source, pointer, chain)
         return result
 
@@ -706,6 +708,8 @@ class _Expansion:
         self, source: SourceFile, chain: tuple[str, ...]
     ) -> Iterator[Diagnostic]:
         """Every ``$import`` in the file naming nothing in its ``imports:``."""
+        if not _names_undeclared(source.body, source.imports):
+            return  # the common case, found without making a pointer for every value
         declared = sorted(source.imports)
 
         def walk(node: Any, pointer: str) -> Iterator[Diagnostic]:
@@ -773,6 +777,25 @@ class _Expansion:
             return self.mapping(target.body, target, "", new_chain, own_place)
         finally:
             self.stack.pop()
+
+
+def _names_undeclared(node: Any, imports: dict[str, str]) -> bool:
+    """Whether a ``$import`` in ``node`` names something ``imports`` does not declare."""
+    if isinstance(node, list):
+        for item in node:
+            if isinstance(item, (dict, list)) and _names_undeclared(item, imports):
+                return True
+        return False
+    if not isinstance(node, dict):
+        return False
+    for key, value in node.items():
+        if key == "$import":
+            for name in value if isinstance(value, list) else [value]:
+                if isinstance(name, str) and name not in imports:
+                    return True
+        elif isinstance(value, (dict, list)) and _names_undeclared(value, imports):
+            return True
+    return False
 
 
 def _undeclared(

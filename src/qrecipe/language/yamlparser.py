@@ -79,6 +79,10 @@ _BLANK = " \t\n"
 # What is read past the end: NUL never occurs in a checked text.
 EOF = "\x00"
 _FLOW_INDICATORS = ",[]{}"
+# After a plain scalar's run and its spaces: what ends the scalar on this line at once (inside
+# brackets also what never starts a run there: the flow indicators and '?').
+_PLAIN_ENDS_BLOCK = frozenset((EOF, "\n", "#", "\t"))
+_PLAIN_ENDS_FLOW = _PLAIN_ENDS_BLOCK | frozenset((*_FLOW_INDICATORS, "?"))
 # A run of a plain scalar: up to a space, a line break, a tab, or ': '; inside brackets also
 # up to a flow indicator or '?'.
 _PLAIN_RUN_BLOCK = re.compile(r"(?:[^ \t\n:\x00]|:(?=[^ \t\n\x00]))+")
@@ -88,7 +92,6 @@ _TAG_BLOCK = re.compile(r"![^ \t\n\x00]*")
 _TAG_FLOW = re.compile(r"![^ \t\n,\[\]{}\x00]*")
 _QUOTED_RUN = {"'": re.compile(r"[^'\n \t\x00]+"), '"': re.compile(r'[^"\\\n \t\x00]+')}
 _SPACES = re.compile(r"[ \t]*")
-_SPACE_RUN = re.compile(r" *")
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 _ESCAPES = {
     "0": "\x00",
@@ -138,7 +141,9 @@ class _Parser:
         self.file = file
         self.locator = locator
         self.pos = 0
-        self.path: list[str | int] = []
+        # Where the parser is, for messages: list indices, and the keys as written (turned into
+        # pointer tokens only when a message needs them).
+        self.path: list[Scalar | int] = []
         self.anchors: dict[str, Node] = {}
         self.values = 0
 
@@ -157,7 +162,9 @@ class _Parser:
         pointer = ""
         if at_path:
             for token in self.path:
-                pointer = join_pointer(pointer, token)
+                pointer = join_pointer(
+                    pointer, key_token(token) if isinstance(token, Scalar) else token
+                )
         prefix = "invalid YAML: " if error is RecipeSyntaxError else ""
         return error(
             prefix + message, file=self.file, line=line, column=column, pointer=pointer, hint=hint
@@ -201,10 +208,14 @@ class _Parser:
 
     # ------------------------------------------------------------------ white space
     def skip_spaces(self) -> None:
-        here = self.text[self.pos]
+        text = self.text
+        here = text[self.pos]
         if here == " ":
-            self.pos = _end_of(_SPACE_RUN, self.text, self.pos)
-            here = self.text[self.pos]
+            pos = self.pos + 1
+            while text[pos] == " ":
+                pos += 1
+            self.pos = pos
+            here = text[pos]
         if here == "\t":
             raise self.fail(self.pos, "tab character outside a quoted string", _TAB_HINT)
 
@@ -238,8 +249,18 @@ class _Parser:
 
     def skip_flow_space(self) -> None:
         """Spaces, line breaks and comments inside brackets."""
-        if self.text[self.pos] not in " \n#\t":
+        text = self.text
+        pos = self.pos
+        if text[pos] not in " \n#\t":
             return
+        if text[pos] == " ":
+            # Most often spaces only, up to the next value on the same line.
+            pos += 1
+            while text[pos] == " ":
+                pos += 1
+            if text[pos] not in "\n#\t":
+                self.pos = pos
+                return
         while True:
             self.skip_spaces()
             self.skip_comment()
@@ -519,7 +540,7 @@ class _Parser:
         while True:
             self.check_key_length(key, colon)
             self.pos = colon + 1
-            self.path.append(key_token(key))
+            self.path.append(key)
             value = self.block_value(column, depth + 1, "key")
             self.path.pop()
             node.keys.append(key)
@@ -686,7 +707,9 @@ class _Parser:
 
     def plain_line(self, start: int, *, flow: bool) -> int:
         """The end of a plain scalar's text on its first line (runs and the spaces between)."""
-        pattern = _PLAIN_RUN_FLOW if flow else _PLAIN_RUN_BLOCK
+        pattern, ends = (
+            (_PLAIN_RUN_FLOW, _PLAIN_ENDS_FLOW) if flow else (_PLAIN_RUN_BLOCK, _PLAIN_ENDS_BLOCK)
+        )
         end = offset = start
         while True:
             match = pattern.match(self.text, offset)
@@ -696,7 +719,7 @@ class _Parser:
             offset = end
             while self.text[offset] == " ":
                 offset += 1
-            if self.text[offset] in (EOF, "\n", "#", "\t"):
+            if self.text[offset] in ends:
                 return end
 
     def plain(self, indent: int) -> Scalar:
@@ -942,7 +965,8 @@ class _Parser:
             anchor, tag = self.properties(flow=True)
         has_props = anchor is not None or tag is not None
         start = props_start if has_props else self.pos
-        self.check_depth(depth, start)
+        if depth > MAX_DEPTH:
+            self.check_depth(depth, start)
         here = self.text[self.pos]
         if here == "*":
             return self.alias(anchor, tag, flow=True)
@@ -1075,7 +1099,7 @@ class _Parser:
             self.check_key_length(key, self.pos)
             self.pos += 1
             empty_at = self.pos
-            self.path.append(key_token(key))
+            self.path.append(key)
             self.skip_flow_space()
             if self.text[self.pos] in ",}":
                 value: Node = self.count(Scalar(empty_at))
