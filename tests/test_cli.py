@@ -255,3 +255,13 @@ def test_validate_a_directory_skips_folders_that_vanish_while_listed(files, caps
     monkeypatch.setattr(os, "scandir", vanishing)
     assert main(["validate", "lib"]) == 0
     assert capsys.readouterr().out == "lib/b.yaml: ok\n"
+
+
+def test_the_javascript_table_of_unprintable_characters_is_current():
+    # JavaScript quotes values in messages from this table of Python's str.isprintable.
+    repo = Path(__file__).resolve().parent.parent
+    script = repo / "js" / "scripts" / "unprintable.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

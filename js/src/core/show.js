@@ -2,6 +2,8 @@
 // command lines print the same text: JSON with sorted keys and ", " / ": " separators for
 // values, and Python's repr for the few strings messages quote that way.
 
+import { UNPRINTABLE } from './unprintable.js';
+
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** A number as Python's `repr(float)` writes it (shortest round-trip digits). */
@@ -56,6 +58,19 @@ export function show(value) {
   return `{${keys.map((k) => `${JSON.stringify(k)}: ${show(value[k])}`).join(', ')}}`;
 }
 
+/** Whether Python's repr escapes the code point (the generated table of `str.isprintable`). */
+function unprintable(code) {
+  let low = 0;
+  let high = UNPRINTABLE.length / 2 - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (code < UNPRINTABLE[2 * middle]) high = middle - 1;
+    else if (code > UNPRINTABLE[2 * middle + 1]) low = middle + 1;
+    else return true;
+  }
+  return false;
+}
+
 /** Python's `repr()` of a string. */
 export function pyRepr(text) {
   if (typeof text !== 'string') {
@@ -72,11 +87,10 @@ export function pyRepr(text) {
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (code < 0x20 || (code >= 0x7f && code <= 0xa0) || code === 0xad) {
-      out += `\\x${code.toString(16).padStart(2, '0')}`;
-    } else if ((code >= 0xd800 && code <= 0xdfff) || code === 0x2028 || code === 0x2029) {
-      out += `\\u${code.toString(16).padStart(4, '0')}`;
-    } else out += ch;
+    else if (!unprintable(code)) out += ch;
+    else if (code < 0x100) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code < 0x10000) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += `\\U${code.toString(16).padStart(8, '0')}`;
   }
   return out + quote;
 }
