@@ -52,7 +52,27 @@ def tiny_moe(dtype: torch.dtype = torch.float32, seed: int = 0) -> PreTrainedMod
     return AutoModelForCausalLM.from_config(config, dtype=dtype).eval()
 
 
-MODELS = {"llama": tiny_llama, "moe": tiny_moe}
+def tiny_mixtral(dtype: torch.dtype = torch.float32, seed: int = 0) -> PreTrainedModel:
+    """A two-layer Mixtral: four fused experts per layer, two per token. Its published
+    checkpoints name the experts ``block_sparse_moe.experts.<i>.w1/w2/w3``."""
+    config = AutoConfig.for_model(
+        "mixtral",
+        vocab_size=VOCAB,
+        hidden_size=128,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        architectures=["MixtralForCausalLM"],
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config, dtype=dtype).eval()
+
+
+MODELS = {"llama": tiny_llama, "moe": tiny_moe, "mixtral": tiny_mixtral}
 
 
 def tokens(batch: int = 4, length: int = 16, seed: int = 1) -> torch.Tensor:

@@ -50,6 +50,9 @@ CASES = {
     "llama-bf16-nvfp4": ("llama", "general/ptq/nvfp4_default-kv_fp8", torch.bfloat16),
     "moe-nvfp4-kv_fp8": ("moe", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
     "moe-fp8_qkvo-nvfp4_mlp": ("moe", "general/ptq/fp8_qkvo-nvfp4_mlp", torch.float32),
+    # Mixtral's published names (block_sparse_moe.experts.<i>.w1/w2/w3), as ModelOpt writes.
+    "mixtral-nvfp4-kv_fp8": ("mixtral", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
+    "mixtral-fp8_qkvo-nvfp4_mlp": ("mixtral", "general/ptq/fp8_qkvo-nvfp4_mlp", torch.float32),
 }
 
 

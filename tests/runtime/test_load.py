@@ -270,3 +270,66 @@ def test_refuses_fused_layers_where_only_some_carry_awq_scales(tmp_path: Path) -
     with pytest.raises(UnsupportedRecipeError, match="where only some carry an AWQ"):
         export(model, tmp_path / "ckpt", flat, progress=False)
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_loading_allocates_no_full_precision_weight(tmp_path: Path) -> None:
+    """Every byte allocated while loading is the checkpoint's, up to a few small tensors.
+
+    The bound (16 KB beyond the checkpoint) is half the smallest quantized weight's float32
+    size, so a full-precision copy of any quantized weight, at any moment of the load, breaks
+    it; the unquantized model is more than three times the checkpoint.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    model, _, _ = quantize_export_load("llama", "general/ptq/nvfp4_default-kv_fp8", tmp_path)
+    smallest = min(m.weight.numel() * 4 for m in model.modules() if isinstance(m, torch.nn.Linear))
+    checkpoint = (tmp_path / "ckpt" / "model.safetensors").stat().st_size
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        loaded = load(tmp_path / "ckpt")
+    allocated = sum(e.cpu_memory_usage for e in profiler.events() if e.cpu_memory_usage > 0)
+    assert allocated <= checkpoint + smallest // 2
+    assert weight_bytes(MODELS["llama"]()) > 3 * checkpoint
+    assert not any(p.is_meta for p in loaded.parameters())
+    assert not any(b.is_meta for b in loaded.buffers())
+
+
+def test_mixtral_round_trip_keeps_the_published_names(tmp_path: Path) -> None:
+    """Mixtral's experts are written as its published checkpoints name them
+    (``block_sparse_moe.experts.<i>.w1/w2/w3``, the router ``block_sparse_moe.gate``) and
+    loaded back into the fused experts of the model in memory."""
+    from safetensors.torch import load_file
+
+    model, loaded, batch = quantize_export_load(
+        "mixtral", "general/ptq/nvfp4_default-kv_fp8", tmp_path
+    )
+    names = set(load_file(tmp_path / "ckpt" / "model.safetensors"))
+    prefix = "model.layers.1.block_sparse_moe"
+    for leaf in ("w1", "w2", "w3"):
+        assert {
+            f"{prefix}.experts.3.{leaf}.weight",
+            f"{prefix}.experts.3.{leaf}.weight_scale",
+        } <= names
+    assert f"{prefix}.gate.weight" in names
+    assert not any(".mlp." in name or "gate_proj" in name for name in names)
+    quantization = json.loads((tmp_path / "ckpt" / "hf_quant_config.json").read_text())
+    excluded = quantization["quantization"]["exclude_modules"]
+    assert any("block_sparse_moe.gate" in name for name in excluded), excluded
+    assert torch.equal(logits(loaded, batch), logits(model, batch))
+    assert packed_weights(loaded.model.layers[1].mlp.experts)
+
+
+def test_mixtral_checkpoint_of_modelopt_loads(tmp_path: Path) -> None:
+    mtq = pytest.importorskip("modelopt.torch.quantization")
+    from modelopt.torch.export import export_hf_checkpoint
+
+    from test_modelopt_compat import int_block_keys
+
+    flat = recipe("general/ptq/nvfp4_default-kv_fp8")
+    batch = tokens()
+    theirs = MODELS["mixtral"]()
+    mtq.quantize(theirs, int_block_keys(flat["quantize"]), lambda m: m(batch))
+    export_hf_checkpoint(theirs, export_dir=tmp_path / "modelopt")
+    ours = MODELS["mixtral"]()
+    apply(ours, flat, forward_loop=lambda m: m(batch), progress=False)
+    export(ours, tmp_path / "qrecipe", flat, progress=False)  # gate and up share scales now
+    assert torch.equal(logits(load(tmp_path / "modelopt"), batch), logits(ours, batch))

@@ -7,7 +7,10 @@ Loading is a pipeline beside :mod:`.apply`, of named steps:
 2. **recipe**: the checkpoint's own flat recipe (``recipe.flat.json``), or, for checkpoints
    other tools wrote, one derived from the layout (each quantized layer's input quantizer,
    the KV cache);
-3. **build**: the model class of ``config.json``, its weights left uninitialised;
+3. **build**: the model class of ``config.json`` as a skeleton whose parameters take no
+   memory (on the meta device; buffers such as rotary tables are computed as usual), so that
+   loading never holds a full-precision copy of a quantized weight: the checkpoint's tensors
+   become the model's, and weight memory stays at the packed size;
 4. **plan** and **place** as :func:`~.apply.apply` does (weight quantizers off: the weights
    arrive quantized);
 5. **restore** instead of calibrating: unquantized tensors into their parameters, packed
@@ -24,18 +27,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from ..language import CHECKPOINT_RECIPE, load_flat
 from .apply import configure, plan_and_check
 from .export import compressed_tensors, modelopt
 from .export.layout import CheckpointLayout, PackedLayer
+from .export.names import checkpoint_names
 from .export.schemes import ActivationKind
 from .flatbuild import FP8, NVFP4, disable, entry, make_flat
 from .kernels.table import E4M3_MAX, NVFP4_GLOBAL_DIVISOR
@@ -81,9 +87,13 @@ def load(
             f"{path / 'config.json'}: quantization_config.quant_method {method!r} is not one of "
             f"{', '.join(READERS)}"
         )
-    layout = READERS[method](read_tensors(path), _quantization_details(path, quantization))
-    flat = load_flat(path) if (path / CHECKPOINT_RECIPE).is_file() else derive_recipe(layout)
     model = build_model(path, dtype)
+    names = checkpoint_names(model)
+    # The published checkpoint's names, as the model in memory spells them (see export.names).
+    tensors = {names.to_model(name): tensor for name, tensor in read_tensors(path).items()}
+    layout = READERS[method](tensors, _quantization_details(path, quantization))
+    del tensors
+    flat = load_flat(path) if (path / CHECKPOINT_RECIPE).is_file() else derive_recipe(layout)
     compute_dtype = next(model.parameters()).dtype
     recipe_plan = plan_and_check(model, flat)
     weights_arrive_quantized(recipe_plan)
@@ -168,7 +178,7 @@ def _activation_attributes(kind: ActivationKind, group: int) -> dict[str, Any]:
 
 
 def build_model(path: Path, dtype: torch.dtype | None) -> nn.Module:
-    """The model class of ``config.json`` with uninitialised weights (they are loaded next)."""
+    """The model class of ``config.json``, its parameters on the meta device (loaded next)."""
     try:
         import transformers
         from transformers.initialization import no_init_weights
@@ -187,9 +197,57 @@ def build_model(path: Path, dtype: torch.dtype | None) -> nn.Module:
             f"{path / 'config.json'}: architectures {architectures!r} names no transformers model"
         )
     chosen = dtype or _config_dtype(config)
-    with no_init_weights():
+    with no_init_weights(), parameters_on_meta():
         model: nn.Module = cls._from_config(config, dtype=chosen)
+    on_meta = [name for name, buffer in model.named_buffers() if buffer.is_meta]
+    if on_meta:
+        raise CheckpointError(
+            f"{type(model).__name__}: buffers {', '.join(on_meta[:3])} were created without "
+            "values while building the skeleton; this model cannot be loaded here"
+        )
     return model
+
+
+class _EmptyOnMeta(TorchFunctionMode):
+    """``torch.empty`` on the meta device: what parameters are allocated with."""
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = dict(kwargs or {})
+        if func is torch.empty:
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Every parameter created inside on the meta device (no memory); buffers as usual.
+
+    Parameters are allocated with ``torch.empty`` (put on the meta device directly) or built
+    from small tensors such as a norm's ones (moved there when registered), so no
+    full-precision weight is ever allocated. Buffers keep their values: rotary tables and
+    the like are computed by the constructors, not loaded.
+    """
+    register = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and not param.is_meta:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register(module, name, param)
+
+    # Patched on the class for the constructor's duration: modules register their parameters
+    # through it from __setattr__, which no other hook reaches.
+    nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
+    try:
+        with _EmptyOnMeta():
+            yield
+    finally:
+        nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
 def _config_dtype(config: Any) -> torch.dtype:

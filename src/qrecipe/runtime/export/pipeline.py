@@ -30,6 +30,7 @@ from ..timing import timed
 from . import compressed_tensors, modelopt
 from .collect import Item, Packed, collect
 from .fusion import check_groups, shared_input_groups, unify_scales
+from .names import CheckpointNames, checkpoint_names, rename_quantization
 from .schemes import Unexportable
 from .survey import ExportPlan, survey_model, survey_recipe
 from .tensors import to_cpu
@@ -185,12 +186,17 @@ def export(
             unified = _fuse(model, plan, chosen, example_inputs)
         with timed(timings, "pack"):
             items = _pack(model, plan, chosen, progress)
-            tensors = to_cpu(dict(chosen.tensors(items)))
+            names = checkpoint_names(model)
+            tensors = to_cpu({names.to_checkpoint(name): t for name, t in chosen.tensors(items)})
         with timed(timings, "write"):
             files = _write(
-                model, out, flat, plan, chosen, tensors, source, max_shard_size, progress
+                model, out, flat, plan, chosen, tensors, names, source, max_shard_size, progress
             )
-    quantized = {item.layer: item.scheme.algo for item in items if isinstance(item, Packed)}
+    quantized = {
+        names.module_to_checkpoint(item.layer): item.scheme.algo
+        for item in items
+        if isinstance(item, Packed)
+    }
     return ExportResult(
         out,
         chosen.name,
@@ -265,6 +271,7 @@ def _write(
     plan: ExportPlan,
     fmt: ExportFormat,
     tensors: Mapping[str, Tensor],
+    names: CheckpointNames,
     source: str | os.PathLike[str] | None,
     max_shard_size: int | str,
     progress: bool,
@@ -288,6 +295,11 @@ def _write(
         if isinstance(getattr(module, "weight", None), Tensor)
     }
     extra, quantization = fmt.configs(plan, present)
+    # Module names in the published checkpoint's terms, as the tensors (see .names).
+    rename_quantization(quantization, names.module_to_checkpoint)
+    for content in extra.values():
+        if isinstance(content.get("quantization"), dict):
+            rename_quantization(content["quantization"], names.module_to_checkpoint)
     # As transformers' save_pretrained writes it: the differences from the defaults, and the
     # dtype of the weights kept unquantized.
     config_data = config.to_diff_dict()
