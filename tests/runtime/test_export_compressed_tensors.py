@@ -41,6 +41,13 @@ CASES = {
     "llama-bf16-nvfp4-kv_fp8": ("llama", "general/ptq/nvfp4_default-kv_fp8", torch.bfloat16),
     "llama-bf16-fp8_qkvo-nvfp4_mlp": ("llama", "general/ptq/fp8_qkvo-nvfp4_mlp", torch.bfloat16),
     "moe-nvfp4-kv_fp8": ("moe", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
+    "llama-int4_blockwise": ("llama", "general/ptq/int4_blockwise_weight_only", torch.float32),
+    "llama-bf16-int4_blockwise": (
+        "llama",
+        "general/ptq/int4_blockwise_weight_only",
+        torch.bfloat16,
+    ),
+    "moe-int4_blockwise": ("moe", "general/ptq/int4_blockwise_weight_only", torch.float32),
 }
 
 
@@ -88,7 +95,11 @@ def test_the_package_decompresses_our_weights(case: str, tmp_path: Path) -> None
                 assert {"weight_packed", "weight_scale", "weight_global_scale"} <= set(state)
             weight = compressor.decompress(state, group)["weight"].to(dtype)
             ours = ours_packed.dequantize(dtype)
-            if group.format == "float-quantized":
+            if group.format == "pack-quantized":
+                assert state["weight_packed"].dtype == torch.int32
+                assert torch.equal(state["weight_shape"], torch.tensor(ours.shape))
+            if group.format in ("float-quantized", "pack-quantized"):
+                # code x the stored float32 scale, in both.
                 assert torch.equal(weight, ours), layer
             else:
                 # The package decompresses NVFP4 in bfloat16: one bfloat16 rounding apart.
@@ -101,7 +112,9 @@ def test_the_package_decompresses_our_weights(case: str, tmp_path: Path) -> None
     del model
 
 
-@pytest.mark.parametrize("case", ["llama-fp8-kv_fp8", "llama-bf16-nvfp4-kv_fp8"])
+@pytest.mark.parametrize(
+    "case", ["llama-fp8-kv_fp8", "llama-bf16-nvfp4-kv_fp8", "llama-bf16-int4_blockwise"]
+)
 def test_transformers_loads_the_export(case: str, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -122,6 +135,53 @@ def test_round_trip_within_the_reciprocal_scales(tmp_path: Path) -> None:
         expected = model(batch).logits
         got = load(directory)(batch).logits
     assert (got - expected).abs().max() <= 1e-5 * expected.abs().max()
+
+
+def test_int4_weights_within_one_rounding_of_fake_quantization(tmp_path: Path) -> None:
+    """The package's INT4 weights against the fake-quantized model's: the checkpoint stores
+    ``amax / 7``, fake quantization multiplies by ``1 / (7 / amax)``, one float32 rounding of
+    the scale apart (and exactly the same codes)."""
+    from qrecipe.runtime.placement import weights
+
+    model, directory, batch = exported("llama-int4_blockwise", tmp_path)
+    config = json.loads((directory / "config.json").read_text())["quantization_config"]
+    assert config["format"] == "pack-quantized"
+    group = QuantizationConfig.model_validate(config).config_groups["group_0"]
+    assert (group.weights.strategy, group.weights.group_size) == ("group", 128)
+    assert (group.weights.num_bits, group.weights.type, group.weights.symmetric) == (
+        4,
+        "int",
+        True,
+    )
+    compressor = BaseCompressor.get_value_from_registry("pack-quantized")
+    tensors = load_file(directory / "model.safetensors")
+    compared = 0
+    for name, module in model.named_modules():
+        if f"{name}.weight_packed" not in tensors:
+            continue
+        weight = compressor.decompress(layer_state(tensors, name), group)["weight"]
+        expected = weights.quantize_weight(module.weight_quantizer, module.weight)
+        assert ((weight - expected).abs() <= expected.abs() * 2.0**-22).all(), name
+        assert ((weight != expected).float().mean()) < 0.5, name
+        compared += 1
+    assert compared == 14
+    with torch.no_grad():
+        expected_logits = model(batch).logits
+        got = load(directory)(batch).logits
+    assert (got - expected_logits).abs().max() <= 1e-5 * expected_logits.abs().max()
+
+
+def test_refuses_awq_scales_it_cannot_hold(tmp_path: Path) -> None:
+    model = MODELS["llama"]()
+    batch = tokens()
+    flat = qrecipe.resolve("general/ptq/w4a16_int4_awq")
+    apply(model, flat, forward_loop=lambda m: m(batch), progress=False)
+    with pytest.raises(UnsupportedRecipeError) as caught:
+        export(model, tmp_path / "ct", flat, export_format="compressed-tensors", progress=False)
+    message = str(caught.value)
+    assert "self_attn.o_proj carries an AWQ pre_quant_scale" in message
+    assert "no per-input-channel scale" in message
+    assert not (tmp_path / "ct").exists()
 
 
 def test_refuses_nvfp4_blocks_other_than_16(tmp_path: Path) -> None:

@@ -92,6 +92,20 @@ def test_compressed_tensors_export(model_dir: Path, tmp_path: Path) -> None:
     assert not (out / "hf_quant_config.json").exists()
 
 
+def test_compressed_tensors_int4_export(model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    recipe = "general/ptq/int4_blockwise_weight_only"
+    args = ["--recipe", recipe, "--export-format", "compressed-tensors"]
+    assert quantize(str(model_dir), *args, "--out", str(out)) == 0
+    config = json.loads((out / "config.json").read_text())["quantization_config"]
+    assert config["format"] == "pack-quantized"
+    assert config["config_groups"]["group_0"]["weights"]["group_size"] == 128
+    loaded = load(out)
+    assert loaded.model.layers[0].mlp.down_proj.weight_packed.kind == "int4"
+    with torch.no_grad():
+        assert loaded(tokens()).logits.isfinite().all()
+
+
 # -- refusals -----------------------------------------------------------------------------------
 
 
@@ -247,6 +261,26 @@ def test_refuses_schemes_compressed_tensors_cannot_hold(
         "--out",
         str(out),
     )
+    assert not out.exists()
+
+
+def test_refuses_awq_for_compressed_tensors_before_calibration(
+    capsys: Any, tmp_path: Path, model_dir: Path
+) -> None:
+    out = tmp_path / "out"
+    err = refused(
+        capsys,
+        1,
+        "awq_lite gives INT4 layers not preceded by a normalization",
+        str(model_dir),
+        "--recipe",
+        "general/ptq/w4a16_int4_awq",
+        "--export-format",
+        "compressed-tensors",
+        "--dry-run",
+    )
+    assert "/quantize/algorithm" in err
+    assert "has no per-input-channel scale" in err
     assert not out.exists()
 
 

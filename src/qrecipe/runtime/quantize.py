@@ -136,7 +136,7 @@ def check(
     """Every refusal that needs only the model's structure: recipe, formats, export layout."""
     document = load_recipe(model, flat, options.backend)
     recipe_plan = plan_and_check(model, document)
-    export_plan = check_exportable(recipe_plan, options.export_format)
+    export_plan = check_exportable(recipe_plan, options.export_format, document)
     if not export_plan.schemes() and not export_plan.kv:
         raise UnsupportedRecipeError(
             [unsupported("the recipe quantizes no layer of this model: nothing to export", "")]

@@ -95,9 +95,10 @@ def checkpoint_names(model: nn.Module) -> CheckpointNames:
     try:
         from transformers.conversion_mapping import get_model_conversion_mapping
         from transformers.core_model_loading import PrefixChange, WeightConverter, WeightRenaming
+        from transformers.modeling_utils import PreTrainedModel
     except ImportError:  # pragma: no cover - transformers without conversion mappings
         return IDENTITY
-    if not hasattr(model, "config"):
+    if not isinstance(model, PreTrainedModel):
         return IDENTITY
     conversions = getattr(model, "_weight_conversions", None)
     if conversions is None:

@@ -58,6 +58,8 @@ class ExportFormat:
     """(extra JSON files by name, ``quantization_config`` for ``config.json``)."""
     problems: Callable[[ExportPlan], list[Diagnostic]] = lambda plan: []
     """What the format refuses beyond its schemes and KV formats."""
+    recipe_problems: Callable[[Mapping[str, Any]], list[Diagnostic]] = lambda flat: []
+    """What the format refuses in a flat recipe before calibration (an algorithm)."""
 
 
 def _modelopt_configs(plan: ExportPlan, present: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -80,6 +82,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         compressed_tensors.tensors,
         lambda plan, present: ({}, compressed_tensors.quantization_config(plan, present)),
         compressed_tensors.problems,
+        compressed_tensors.recipe_problems,
     ),
 }
 """The checkpoint formats, by their ``--export-format`` name."""
@@ -144,10 +147,17 @@ def check_format(plan: ExportPlan, fmt: ExportFormat) -> None:
     plan.raise_problems(fmt.name)
 
 
-def check_exportable(recipe_plan: RecipePlan, export_format_name: str) -> ExportPlan:
-    """Refuse, before calibration, a recipe whose quantized layers the format cannot hold."""
+def check_exportable(
+    recipe_plan: RecipePlan, export_format_name: str, flat: Mapping[str, Any] | None = None
+) -> ExportPlan:
+    """Refuse, before calibration, a recipe whose quantized layers the format cannot hold.
+
+    ``flat``: the recipe, for what the format refuses in it beyond the layers' formats.
+    """
     fmt = find_format(export_format_name)
     plan = survey_recipe(recipe_plan)
+    if flat is not None:
+        plan.problems += fmt.recipe_problems(flat)
     check_format(plan, fmt)
     return plan
 
@@ -187,7 +197,7 @@ def export(
         with timed(timings, "pack"):
             items = _pack(model, plan, chosen, progress)
             names = checkpoint_names(model)
-            tensors = to_cpu({names.to_checkpoint(name): t for name, t in chosen.tensors(items)})
+            tensors = to_cpu(_named_tensors(chosen, items, names))
         with timed(timings, "write"):
             files = _write(
                 model, out, flat, plan, chosen, tensors, names, source, max_shard_size, progress
@@ -262,6 +272,17 @@ def _pack(model: nn.Module, plan: ExportPlan, fmt: ExportFormat, progress: bool)
             [unsupported(f"cannot export to {fmt.name}: {exc}", "")]
         ) from None
     return items
+
+
+def _named_tensors(
+    fmt: ExportFormat, items: list[Item], names: CheckpointNames
+) -> dict[str, Tensor]:
+    try:
+        return {names.to_checkpoint(name): tensor for name, tensor in fmt.tensors(items)}
+    except Unexportable as exc:
+        raise UnsupportedRecipeError(
+            [unsupported(f"cannot export to {fmt.name}: {exc}", "")]
+        ) from None
 
 
 def _write(

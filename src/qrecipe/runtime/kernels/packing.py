@@ -11,6 +11,9 @@ compares them):
 * INT4 (AWQ layout): ``weight_scale = amax / 7`` per block along the input axis; codes
   ``round(weight / weight_scale)`` in [-8, 7], two per byte along the *output* axis (rows
   ``2i`` in the low nibble, ``2i + 1`` in the high one).
+* INT4 in compressed-tensors' ``pack-quantized`` layout: the same codes, eight per int32
+  along the *input* axis, code ``j`` of a word in bits ``4j`` to ``4j + 3``, each stored as
+  ``code + 8``.
 
 Decoding is the arithmetic a serving engine performs: ``code * scale`` in float32 (for NVFP4,
 ``code * (weight_scale * weight_scale_2)``), rounded once to the compute dtype. The Triton
@@ -37,11 +40,13 @@ __all__ = [
     "nvfp4_block_scale",
     "nvfp4_global_scale",
     "pack_int4_rows",
+    "pack_int4_words",
     "pack_nibbles",
     "quantize_fp8",
     "quantize_int4",
     "quantize_nvfp4",
     "unpack_int4_rows",
+    "unpack_int4_words",
     "unpack_nibbles",
 ]
 
@@ -185,6 +190,28 @@ def unpack_int4_rows(packed: Tensor) -> Tensor:
     low = (data << 4) >> 4
     high = data >> 4
     return torch.stack((low, high), dim=-2).reshape(*packed.shape[:-2], -1, packed.shape[-1])
+
+
+INT4_PER_WORD = 8
+_WORD_SHIFTS = tuple(range(0, 32, 4))
+
+
+def pack_int4_words(codes: Tensor) -> Tensor:
+    """Eight signed INT4 codes (int8, -8..7) per int32 along the last axis, offset by 8."""
+    if codes.shape[-1] % INT4_PER_WORD:
+        raise ValueError(f"the last axis ({codes.shape[-1]}) is not a multiple of 8")
+    nibbles = (codes.to(torch.int64) - INT4_MIN).reshape(*codes.shape[:-1], -1, INT4_PER_WORD)
+    shifts = torch.tensor(_WORD_SHIFTS, dtype=torch.int64, device=codes.device)
+    words = (nibbles << shifts).sum(dim=-1)
+    # The unsigned 32-bit pattern read as a signed int32.
+    return torch.where(words >= 2**31, words - 2**32, words).to(torch.int32)
+
+
+def unpack_int4_words(words: Tensor) -> Tensor:
+    """The signed codes (int8) of :func:`pack_int4_words`, the last axis eight times longer."""
+    shifts = torch.tensor(_WORD_SHIFTS, dtype=torch.int32, device=words.device)
+    nibbles = (words.unsqueeze(-1) >> shifts) & 0x0F
+    return (nibbles + INT4_MIN).to(torch.int8).reshape(*words.shape[:-1], -1)
 
 
 def dequantize_int4(packed: Tensor, scale: Tensor, dtype: torch.dtype) -> Tensor:
