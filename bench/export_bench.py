@@ -8,6 +8,8 @@ against the same model saved unquantized in bfloat16 (``save_pretrained``), in t
 * checkpoint size on disk (every safetensors file), whole and for the quantized linear layers
   alone (their packed tensors against their bfloat16 weights);
 * weight memory of the loaded model (parameters and buffers, packed weights included);
+* peak tensor memory while loading (PyTorch's profiler: the most bytes allocated at once),
+  against the unquantized checkpoint loaded with ``from_pretrained``;
 * seconds to quantize (``apply``: calibration), to export and to load.
 
 Prints a table and writes ``bench/results/export.json``.
@@ -38,6 +40,7 @@ CASES = [
     ("modelopt", "general/ptq/w4a8_int4_awq-kv_fp8"),
     ("compressed-tensors", "general/ptq/fp8_default-kv_fp8"),
     ("compressed-tensors", "general/ptq/nvfp4_default-kv_fp8"),
+    ("compressed-tensors", "general/ptq/int4_blockwise_weight_only"),
 ]
 SMALL_CASES = CASES[:2]
 
@@ -85,6 +88,27 @@ def recipe(name: str) -> dict[str, Any]:
     return flat
 
 
+def tensor_memory_peak(work: Any) -> tuple[int, Any]:
+    """(the most tensor bytes allocated at once while ``work`` runs, its result).
+
+    From PyTorch's profiler, which records every allocation and release of the CPU allocator.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        result = work()
+    changes = sorted(
+        (event.time_range.start, event.self_cpu_memory_usage)
+        for event in profiler.events()
+        if event.self_cpu_memory_usage
+    )
+    live = peak = 0
+    for _, change in changes:
+        live += change
+        peak = max(peak, live)
+    return peak, result
+
+
 def disk_bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in directory.glob("*.safetensors"))
 
@@ -119,6 +143,8 @@ def run_case(
     started = time.perf_counter()
     loaded = load(directory)
     load_s = time.perf_counter() - started
+    del loaded
+    load_peak, loaded = tensor_memory_peak(lambda: load(directory))
 
     packed = [
         (name, weight)
@@ -138,6 +164,8 @@ def run_case(
         "quantized_layers_vs_bf16": packed_bytes / linear_bf16,
         "memory_bytes": memory,
         "memory_vs_bf16": memory / baseline["memory_bytes"],
+        "load_peak_bytes": load_peak,
+        "load_peak_vs_bf16": load_peak / baseline["load_peak_bytes"],
         "quantize_s": quantize_s,
         "export_s": export_s,
         "load_s": load_s,
@@ -146,6 +174,7 @@ def run_case(
 
 def measure(small: bool) -> dict[str, Any]:
     import torch
+    from transformers import AutoModelForCausalLM
 
     from qrecipe.runtime.packed import weight_bytes
 
@@ -153,7 +182,11 @@ def measure(small: bool) -> dict[str, Any]:
         work = Path(scratch)
         model = build_model(small)
         model.save_pretrained(work / "bf16")
+        load_peak, _ = tensor_memory_peak(
+            lambda: AutoModelForCausalLM.from_pretrained(work / "bf16", dtype=torch.bfloat16)
+        )
         baseline = {
+            "load_peak_bytes": load_peak,
             "checkpoint_bytes": disk_bytes(work / "bf16"),
             "memory_bytes": weight_bytes(model),
             "linear_bytes": {
@@ -176,11 +209,12 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"bf16 baseline: {baseline['parameters'] / 1e6:.1f}M parameters, checkpoint "
         f"{baseline['checkpoint_bytes'] / 1e6:.1f} MB, weights in memory "
-        f"{baseline['memory_bytes'] / 1e6:.1f} MB"
+        f"{baseline['memory_bytes'] / 1e6:.1f} MB, peak while loading "
+        f"{baseline['load_peak_bytes'] / 1e6:.1f} MB"
     )
     header = (
         f"{'format':<19} {'recipe':<28} {'ckpt MB':>8} {'ckpt/bf16':>9} {'layers/bf16':>11} "
-        f"{'mem/bf16':>8} {'quantize s':>10} {'export s':>8} {'load s':>6}"
+        f"{'mem/bf16':>8} {'peak/bf16':>9} {'quantize s':>10} {'export s':>8} {'load s':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -189,6 +223,7 @@ def print_table(result: dict[str, Any]) -> None:
             f"{row['export_format']:<19} {row['recipe'].rsplit('/', 1)[-1]:<28} "
             f"{row['checkpoint_bytes'] / 1e6:>8.1f} {row['checkpoint_vs_bf16']:>9.3f} "
             f"{row['quantized_layers_vs_bf16']:>11.3f} {row['memory_vs_bf16']:>8.3f} "
+            f"{row['load_peak_vs_bf16']:>9.3f} "
             f"{row['quantize_s']:>10.2f} {row['export_s']:>8.2f} {row['load_s']:>6.2f}"
         )
 

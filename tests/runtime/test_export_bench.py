@@ -32,4 +32,8 @@ def test_small_run_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert 0.5 <= fp8["quantized_layers_vs_bf16"] < 0.501
     assert 0.28 <= nvfp4["quantized_layers_vs_bf16"] < 0.2815
     assert nvfp4["checkpoint_vs_bf16"] < fp8["checkpoint_vs_bf16"] < 1
+    # Loading holds the checkpoint's tensors, never the full-precision weights.
+    for row in (fp8, nvfp4):
+        assert row["load_peak_bytes"] <= 1.05 * row["checkpoint_bytes"]
+        assert row["load_peak_vs_bf16"] < row["checkpoint_vs_bf16"] + 0.05
     assert "ckpt/bf16" in capsys.readouterr().out
