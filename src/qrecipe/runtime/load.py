@@ -40,6 +40,7 @@ from torch.overrides import TorchFunctionMode
 from ..language import CHECKPOINT_RECIPE, load_flat
 from .apply import configure, plan_and_check
 from .export import compressed_tensors, modelopt
+from .export.amax import fake_quant_inverse, read_amax
 from .export.layout import CheckpointLayout, PackedLayer
 from .export.names import checkpoint_names
 from .export.schemes import ActivationKind
@@ -93,14 +94,51 @@ def load(
     tensors = {names.to_model(name): tensor for name, tensor in read_tensors(path).items()}
     layout = READERS[method](tensors, _quantization_details(path, quantization))
     del tensors
-    flat = load_flat(path) if (path / CHECKPOINT_RECIPE).is_file() else derive_recipe(layout)
+    ours = (path / CHECKPOINT_RECIPE).is_file()
+    flat = load_flat(path) if ours else derive_recipe(layout)
+    amax = _read_amax(path) if ours else {}
+    use_fake_quant_scales(layout, amax)
     compute_dtype = next(model.parameters()).dtype
     recipe_plan = plan_and_check(model, flat)
     weights_arrive_quantized(recipe_plan)
     quantizers = configure(recipe_plan, backend)
     restore(model, layout, compute_dtype, backend)
-    restore_amax(recipe_plan, quantizers, layout)
+    restore_amax(recipe_plan, quantizers, layout, amax)
     return model.to(device).eval()
+
+
+def _read_amax(path: Path) -> dict[str, list[Tensor | None]]:
+    try:
+        return read_amax(path)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def use_fake_quant_scales(
+    layout: CheckpointLayout, amax: Mapping[str, list[Tensor | None]]
+) -> None:
+    """FP8 weights dequantized with fake quantization's multiplier where the amax is known.
+
+    The codes are the checkpoint's; ``1 / (448 * (1 / amax))`` replaces ``amax / 448``, so
+    the weights are the fake-quantized model's (see :mod:`.export.amax`).
+    """
+    for name, layer in layout.layers.items():
+        if layer.scheme.weight != "fp8":
+            continue
+        for quantizer in _weight_quantizer_names(name):
+            values = amax.get(quantizer)
+            if values and values[0] is not None:
+                layer.tensors["weight_scale"] = fake_quant_inverse(values[0], E4M3_MAX)
+                break
+
+
+def _weight_quantizer_names(layer: str) -> list[str]:
+    """The names the weight quantizer of a checkpoint layer has in the model."""
+    match = _EXPERT_LAYER.match(layer)
+    if match is None:
+        return [f"{layer}.weight_quantizer"]
+    fused = ("down_proj",) if match["half"] == "down_proj" else ("gate_up_proj", "up_proj")
+    return [f"{match['experts']}.{tensor}_weight_quantizers.{match['index']}" for tensor in fused]
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -444,14 +482,22 @@ def _stack_experts(
 
 
 def restore_amax(
-    recipe_plan: RecipePlan, quantizers: Mapping[str, AnyQuantizer], layout: CheckpointLayout
+    recipe_plan: RecipePlan,
+    quantizers: Mapping[str, AnyQuantizer],
+    layout: CheckpointLayout,
+    amax: Mapping[str, list[Tensor | None]] | None = None,
 ) -> None:
-    """Every enabled activation quantizer's amax from the scale the checkpoint stores."""
+    """Every enabled activation quantizer's amax: the exact one of ``qrecipe-amax.json``
+    where the checkpoint has it, else from the scale the checkpoint stores."""
     for slot in recipe_plan.slots:
         if slot.role == "weight":
             continue
         stages = [stage for stage in iter_stages(quantizers[slot.name]) if stage.enabled]
         if not stages:
+            continue
+        exact = (amax or {}).get(slot.name)
+        if exact and exact[0] is not None and iter_stages(quantizers[slot.name])[0].enabled:
+            stages[0].amax = exact[0].clone()
             continue
         scale, divisor = _activation_scale(slot.owner_name, slot.attr, slot.role, layout)
         if scale is None:

@@ -7,8 +7,8 @@ Exporting is a pipeline of named steps, each timed in the result:
 2. **fuse**: layers that share an input get shared scales (:mod:`.fusion`);
 3. **pack**: weights become codes and scales (:mod:`.collect`, :mod:`..kernels.packing`);
 4. **write**: sharded safetensors, ``config.json`` with ``quantization_config``, the format's
-   own files, the flat recipe, and the source directory's tokenizer and generation config
-   (:mod:`.writer`).
+   own files, the flat recipe, the calibrated amax (:mod:`.amax`), and the source
+   directory's tokenizer and generation config (:mod:`.writer`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..matching import RecipePlan
 from ..placement import has_quantizers
 from ..timing import timed
 from . import compressed_tensors, modelopt
+from .amax import AMAX_FILE, write_amax
 from .collect import Item, Packed, collect
 from .fusion import check_groups, shared_input_groups, unify_scales
 from .names import CheckpointNames, checkpoint_names, rename_quantization
@@ -330,4 +331,5 @@ def _write(
     for name, content in extra.items():
         write_json(out / name, content)
     write_recipe(out, flat)
-    return sorted({*copied, *shards, "config.json", *extra, "recipe.flat.json"})
+    write_amax(out, model)
+    return sorted({*copied, *shards, "config.json", *extra, "recipe.flat.json", AMAX_FILE})

@@ -27,7 +27,8 @@ INDEX_NAME = "model.safetensors.index.json"
 # Files of a source model directory that the export replaces or that hold the old weights.
 NOT_COPIED = re.compile(
     r"(\.safetensors|\.bin|\.pt|\.pth|\.ckpt|\.h5|\.msgpack|\.onnx|\.index\.json|\.gguf)$"
-    r"|^(config\.json|hf_quant_config\.json|recipe\.flat\.json|qrecipe-report\.json)$"
+    r"|^(config\.json|hf_quant_config\.json|recipe\.flat\.json|qrecipe-report\.json"
+    r"|qrecipe-amax\.json)$"
     r"|^(onnx|openvino|\.git|\.cache)$"
 )
 _UNITS = {"": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
