@@ -97,3 +97,23 @@ def test_dequantization_kernel_compiles_for_sm90() -> None:
     assert len(records) == 12
     failures = [f"{r['kind']}/{r['dtype']}: {r['error']}" for r in records if not r["ok"]]
     assert not failures, "\n".join(failures)
+
+
+def test_int4_words_are_the_compressed_tensors_packing() -> None:
+    """Eight codes per int32, as the compressed-tensors package packs and unpacks them; every
+    code value at every position of a word, and stacked experts."""
+    helpers = pytest.importorskip("compressed_tensors.compressors.pack_quantized.helpers")
+    every = torch.arange(-8, 8, dtype=torch.int8).repeat(4)  # 64 codes: each at each position
+    codes = torch.stack([every.roll(shift) for shift in range(8)])  # (8, 64)
+    words = packing.pack_int4_words(codes)
+    assert words.dtype == torch.int32
+    assert words.shape == (8, 8)
+    assert torch.equal(words, helpers.pack_to_int32(codes, 4))
+    assert torch.equal(packing.unpack_int4_words(words), codes)
+    assert torch.equal(helpers.unpack_from_int32(words, 4, codes.shape), codes)
+    experts = torch.randint(-8, 8, (3, 6, 64), generator=generator(7)).to(torch.int8)
+    stacked = packing.pack_int4_words(experts)
+    assert torch.equal(packing.int4_words_to_rows(stacked), packing.pack_int4_rows(experts))
+    assert torch.equal(packing.int4_words_to_rows(words), packing.pack_int4_rows(codes))
+    with pytest.raises(ValueError, match="not a multiple of 8"):
+        packing.pack_int4_words(codes[:, :60])

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ...language import Diagnostic
 from ..errors import unsupported
-from ..kernels.packing import pack_int4_rows, pack_int4_words, unpack_int4_rows, unpack_int4_words
+from ..kernels.packing import int4_words_to_rows, pack_int4_words, unpack_int4_rows
 from .collect import Item, KVScales, Packed, Plain
 from .layout import CheckpointLayout, PackedLayer
 from .schemes import ActivationKind, Scheme, Unexportable
@@ -223,14 +223,15 @@ def _read_int4(layer: str, tensors: dict[str, Tensor]) -> PackedLayer:
     """A pack-quantized layer, its codes repacked two per byte along the output axis."""
     scale = tensors[f"{layer}.weight_scale"]
     shape = tuple(int(size) for size in tensors[f"{layer}.weight_shape"].tolist())
-    codes = unpack_int4_words(tensors[f"{layer}.weight_packed"])[..., : shape[-1]]
-    if tuple(codes.shape) != shape or shape[-2] % 2 or shape[-1] % scale.shape[-1]:
+    words = tensors[f"{layer}.weight_packed"]
+    stored = (*words.shape[:-1], words.shape[-1] * 8)
+    if stored != shape or shape[-2] % 2 or shape[-1] % scale.shape[-1]:
         raise ValueError(
-            f"{layer}: INT4 codes of shape {tuple(codes.shape)} with weight_shape {shape} "
+            f"{layer}: INT4 codes of shape {stored} with weight_shape {shape} "
             f"and scales of shape {tuple(scale.shape)}"
         )
     group = shape[-1] // scale.shape[-1]
-    values = {"weight": pack_int4_rows(codes), "weight_scale": scale.float()}
+    values = {"weight": int4_words_to_rows(words), "weight_scale": scale.float()}
     return PackedLayer(Scheme("W4A16_AWQ", "int4", None, group), values)
 
 

@@ -22,6 +22,8 @@ version (:mod:`.triton_dequant`) gives the same bits.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor
 
@@ -37,6 +39,7 @@ __all__ = [
     "encode_e2m1",
     "fp8_scale",
     "int4_scale",
+    "int4_words_to_rows",
     "nvfp4_block_scale",
     "nvfp4_global_scale",
     "pack_int4_rows",
@@ -212,6 +215,20 @@ def unpack_int4_words(words: Tensor) -> Tensor:
     shifts = torch.tensor(_WORD_SHIFTS, dtype=torch.int32, device=words.device)
     nibbles = (words.unsqueeze(-1) >> shifts) & 0x0F
     return (nibbles + INT4_MIN).to(torch.int8).reshape(*words.shape[:-1], -1)
+
+
+def int4_words_to_rows(words: Tensor) -> Tensor:
+    """``pack_int4_rows(unpack_int4_words(words))``, holding at most a byte per code.
+
+    A word's bytes (little-endian) hold its codes two per byte, the even index in the low
+    nibble; XOR with 0x88 turns both stored ``code + 8`` nibbles into two's complement.
+    """
+    data = words.contiguous().view(torch.uint8)
+    if sys.byteorder == "big":
+        data = data.reshape(*words.shape, 4).flip(-1).reshape(*words.shape[:-1], -1)
+    nibbles = data ^ 0x88
+    codes = torch.stack((nibbles & 0x0F, nibbles >> 4), dim=-1).reshape(*words.shape[:-1], -1)
+    return codes[..., 0::2, :] | (codes[..., 1::2, :] << 4)
 
 
 def dequantize_int4(packed: Tensor, scale: Tensor, dtype: torch.dtype) -> Tensor:
