@@ -2,24 +2,28 @@
 
 Loading is a pipeline beside :mod:`.apply`, of named steps:
 
-1. **read**: ``config.json`` and its ``quantization_config`` say the format; the format's
-   module turns the tensors into a :class:`~.export.layout.CheckpointLayout`;
-2. **recipe**: the checkpoint's own flat recipe (``recipe.flat.json``), or, for checkpoints
-   other tools wrote, one derived from the layout (each quantized layer's input quantizer,
-   the KV cache);
-3. **build**: the model class of ``config.json`` as a skeleton whose parameters take no
+1. **build**: the model class of ``config.json`` as a skeleton whose parameters take no
    memory (on the meta device; buffers such as rotary tables are computed as usual), so that
    loading never holds a full-precision copy of a quantized weight: the checkpoint's tensors
    become the model's, and weight memory stays at the packed size;
+2. **read**: ``config.json`` and its ``quantization_config`` say the format; the tensors'
+   names are mapped to the model's (:mod:`.export.names`) and the format's module turns them
+   into a :class:`~.export.layout.CheckpointLayout`;
+3. **recipe**: the checkpoint's own flat recipe (``recipe.flat.json``), or, for checkpoints
+   other tools wrote, one derived from the layout (each quantized layer's input quantizer,
+   the KV cache);
 4. **plan** and **place** as :func:`~.apply.apply` does (weight quantizers off: the weights
    arrive quantized);
 5. **restore** instead of calibrating: unquantized tensors into their parameters, packed
    weights attached (:mod:`.packed`: dequantized for each forward call), every activation
-   quantizer's amax from its scale (``input_scale`` x 448 for FP8, x 6 x 448 for NVFP4;
-   ``k_scale``/``v_scale`` x 448).
+   quantizer's amax.
 
-The result computes what a serving engine computes from the checkpoint: weights as
-``code x scale``, activations quantized with the stored scales.
+Checkpoints this package wrote carry each calibrated per-tensor amax
+(:mod:`.export.amax`): activation quantizers get it exactly, and FP8 weights dequantize with
+fake quantization's own multiplier, so the model computes what the fake-quantized model did.
+Other checkpoints compute what a serving engine computes from them: weights as
+``code x scale``, each activation amax from its stored scale (``input_scale`` x 448 for FP8,
+x 6 x 448 for NVFP4; ``k_scale``/``v_scale`` x 448).
 """
 
 from __future__ import annotations
