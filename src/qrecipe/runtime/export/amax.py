@@ -36,8 +36,10 @@ def calibrated_amax(model: nn.Module) -> dict[str, list[str | None]]:
         values: list[str | None] = []
         for stage in iter_stages(quantizer):
             amax = stage.amax
-            single = stage.enabled and amax is not None and amax.numel() == 1
-            values.append(float(amax.detach().float().item()).hex() if single else None)
+            if stage.enabled and amax is not None and amax.numel() == 1:
+                values.append(float(amax.detach().float().item()).hex())
+            else:
+                values.append(None)
         if any(value is not None for value in values):
             found[name] = values
     return found
