@@ -50,6 +50,7 @@ CASES = {
         torch.bfloat16,
     ),
     "moe-int4_blockwise": ("moe", "general/ptq/int4_blockwise_weight_only", torch.float32),
+    "mixtral-nvfp4-kv_fp8": ("mixtral", "general/ptq/nvfp4_default-kv_fp8", torch.float32),
 }
 
 
@@ -134,8 +135,14 @@ def test_transformers_loads_the_export(case: str, tmp_path: Path) -> None:
     assert (got.argmax(-1) == expected.argmax(-1)).float().mean() >= 0.75
 
 
-def test_round_trip_within_the_reciprocal_scales(tmp_path: Path) -> None:
-    model, directory, batch = exported("moe-nvfp4-kv_fp8", tmp_path)
+@pytest.mark.parametrize("case", ["moe-nvfp4-kv_fp8", "mixtral-nvfp4-kv_fp8"])
+def test_round_trip_within_the_reciprocal_scales(case: str, tmp_path: Path) -> None:
+    model, directory, batch = exported(case, tmp_path)
+    if case.startswith("mixtral"):
+        config = json.loads((directory / "config.json").read_text())["quantization_config"]
+        assert "model.layers.0.block_sparse_moe.gate" in config["ignore"]
+        names = set(load_file(directory / "model.safetensors"))
+        assert "model.layers.0.block_sparse_moe.experts.2.w3.weight_packed" in names
     with torch.no_grad():
         expected = model(batch).logits
         got = load(directory)(batch).logits
