@@ -347,3 +347,38 @@ def test_mixtral_checkpoint_of_modelopt_loads(tmp_path: Path) -> None:
     apply(ours, flat, forward_loop=lambda m: m(batch), progress=False)
     export(ours, tmp_path / "qrecipe", flat, progress=False)  # gate and up share scales now
     assert torch.equal(logits(load(tmp_path / "modelopt"), batch), logits(ours, batch))
+
+
+def test_reads_each_tensor_into_memory_of_its_own(tmp_path: Path) -> None:
+    """A tensor that loading replaces frees its bytes: no tensor shares the shard's memory."""
+    from safetensors.torch import load_file, save_file
+
+    from qrecipe.runtime.export.reader import iter_tensors
+
+    tensors = {
+        "a": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+        "b": torch.tensor(2.5, dtype=torch.bfloat16),
+        "c": torch.tensor([1, -2], dtype=torch.int32).to(torch.float8_e4m3fn),
+        "d": torch.tensor([[7, 255]], dtype=torch.uint8),
+        "empty": torch.zeros(0, 4),
+    }
+    save_file(tensors, tmp_path / "x.safetensors", metadata={"format": "pt"})
+    read = dict(iter_tensors(tmp_path / "x.safetensors"))
+    expected = load_file(tmp_path / "x.safetensors")
+    assert read.keys() == expected.keys()
+    for name, tensor in expected.items():
+        assert (read[name].dtype, read[name].shape) == (tensor.dtype, tensor.shape), name
+        assert torch.equal(
+            read[name].reshape(-1).view(torch.uint8), tensor.reshape(-1).view(torch.uint8)
+        )
+    for tensor in read.values():
+        storage = tensor.untyped_storage()
+        assert storage.nbytes() == tensor.numel() * tensor.element_size()
+
+
+def test_refuses_a_truncated_shard(tmp_path: Path) -> None:
+    quantize_export_load("llama", "general/ptq/fp8_default-kv_fp8", tmp_path)
+    path = tmp_path / "ckpt" / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: .+ ends past the end"):
+        load(tmp_path / "ckpt")

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
@@ -47,6 +46,7 @@ from .export import compressed_tensors, modelopt
 from .export.amax import fake_quant_inverse, read_amax
 from .export.layout import CheckpointLayout, PackedLayer
 from .export.names import checkpoint_names
+from .export.reader import ShardError, iter_tensors
 from .export.schemes import ActivationKind
 from .flatbuild import FP8, NVFP4, disable, entry, make_flat
 from .kernels.table import E4M3_MAX, NVFP4_GLOBAL_DIVISOR
@@ -172,7 +172,8 @@ def _quantization_details(path: Path, quantization: dict[str, Any]) -> dict[str,
 
 
 def read_tensors(path: Path) -> dict[str, Tensor]:
-    """Every tensor of the checkpoint's safetensors files (one file, or an index and shards)."""
+    """Every tensor of the checkpoint's safetensors files (one file, or an index and shards),
+    each in memory of its own (see :mod:`.export.reader`)."""
     index = path / "model.safetensors.index.json"
     if index.is_file():
         files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -181,10 +182,11 @@ def read_tensors(path: Path) -> dict[str, Tensor]:
     else:
         raise CheckpointError(f"{path}: no model.safetensors or model.safetensors.index.json")
     tensors: dict[str, Tensor] = {}
-    for name in files:
-        with safe_open(str(path / name), framework="pt") as shard:
-            for key in shard.keys():  # noqa: SIM118 - safe_open is not a mapping
-                tensors[key] = shard.get_tensor(key)
+    try:
+        for name in files:
+            tensors.update(iter_tensors(path / name))
+    except (OSError, ShardError) as exc:
+        raise CheckpointError(str(exc)) from None
     return tensors
 
 
