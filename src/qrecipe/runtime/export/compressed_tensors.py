@@ -244,6 +244,7 @@ def read(tensors: dict[str, Tensor], quantization: dict[str, Any]) -> Checkpoint
             layer = name.removesuffix(".weight_packed")
             layout.layers[layer] = _read_int4(layer, tensors)
             used.update({name, f"{layer}.weight_scale", f"{layer}.weight_shape"})
+            del tensors[name]  # repacked: the words are freed as each layer is read
         elif name.endswith(".weight_packed"):
             layer = name.removesuffix(".weight_packed")
             values = {

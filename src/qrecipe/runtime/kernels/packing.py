@@ -227,8 +227,10 @@ def int4_words_to_rows(words: Tensor) -> Tensor:
     if sys.byteorder == "big":
         data = data.reshape(*words.shape, 4).flip(-1).reshape(*words.shape[:-1], -1)
     nibbles = data ^ 0x88
-    codes = torch.stack((nibbles & 0x0F, nibbles >> 4), dim=-1).reshape(*words.shape[:-1], -1)
-    return codes[..., 0::2, :] | (codes[..., 1::2, :] << 4)
+    # Bytes of rows 2r and 2r + 1: their low nibbles make column 2k, their high ones 2k + 1.
+    even, odd = nibbles[..., 0::2, :], nibbles[..., 1::2, :]
+    columns = ((even & 0x0F) | (odd << 4), (even >> 4) | (odd & 0xF0))
+    return torch.stack(columns, dim=-1).reshape(*even.shape[:-1], -1)
 
 
 def dequantize_int4(packed: Tensor, scale: Tensor, dtype: torch.dtype) -> Tensor:
