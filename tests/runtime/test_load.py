@@ -382,3 +382,30 @@ def test_refuses_a_truncated_shard(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match=r"model\.safetensors: .+ ends past the end"):
         load(tmp_path / "ckpt")
+
+
+def test_compressed_tensors_int4_loads_one_layer_at_a_time(tmp_path: Path) -> None:
+    """INT4 codes are repacked while loading, one layer at a time: the peak stays within two
+    bytes per weight of the largest layer (half its float32 size) above the checkpoint."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, _, _ = quantize_export_load(
+        "llama",
+        "general/ptq/int4_blockwise_weight_only",
+        tmp_path,
+        export_format="compressed-tensors",
+    )
+    largest = max(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    checkpoint = (tmp_path / "ckpt" / "model.safetensors").stat().st_size
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        load(tmp_path / "ckpt")
+    changes = sorted(
+        (e.time_range.start, e.self_cpu_memory_usage)
+        for e in profiler.events()
+        if e.self_cpu_memory_usage
+    )
+    live = peak = 0
+    for _, change in changes:
+        live += change
+        peak = max(peak, live)
+    assert peak <= checkpoint + 2 * largest
