@@ -4,7 +4,9 @@
 // yamlparser.js (the YAML recipes are written in, the same in Python) and the nodes are built
 // into plain JSON data here, exactly as the Python package does (src/qrecipe/language/yamlio.py),
 // so that we can:
-// * record the line and column of every value and key, keyed by JSON pointer, for messages;
+// * record where every value and key starts, found by JSON pointer, for messages (the Python
+//   package keeps a dict by pointer; here a table of integers, see YamlDocument, since Node's
+//   heap, not the file, is what bounds how large a file the command line reads in 100 MB);
 // * reject what a recipe must not contain: duplicate keys, non-string keys (integer keys are
 //   allowed and become strings, since block sizes are written `-1: 16`), merge keys, dates,
 //   binary, custom tags, `.inf`/`.nan`;
