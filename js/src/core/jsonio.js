@@ -52,20 +52,26 @@ class Reader {
   document() {
     this.skipWhitespace();
     const doc = new YamlDocument(null, this.locator.at(this.pos), this.locator);
-    doc.data = this.value(doc, '', 0);
+    doc.data = this.value(doc, '', -1, 0);
     this.skipWhitespace();
     if (this.pos < this.n) throw this.fail(this.pos, 'extra data after the document');
     return doc;
   }
 
-  value(doc, pointer, depth) {
+  value(doc, pointer, keyStart, depth) {
+    const index = doc.enter(this.pos, keyStart);
+    const value = this.content(doc, pointer, index, depth);
+    doc.leave(index);
+    return value;
+  }
+
+  content(doc, pointer, index, depth) {
     const start = this.pos;
     if (depth > MAX_DEPTH) throw this.fail(start, `nesting deeper than ${MAX_DEPTH} levels`, RecipeLimitError);
     this.values += 1;
     if (this.values > MAX_NODES) throw this.fail(start, `document has more than ${MAX_NODES} values`, RecipeLimitError);
-    doc.offsets.set(pointer, start);
     const here = start < this.n ? this.text[start] : '';
-    if (here === '{') return this.object(doc, pointer, depth);
+    if (here === '{') return this.object(doc, pointer, index, depth);
     if (here === '[') return this.array(doc, pointer, depth);
     if (here === '"') return this.string();
     for (const [word, literal] of LITERALS) {
@@ -89,7 +95,7 @@ class Reader {
     return number === 0 ? 0 : number; // -0 reads as 0, as in Python's output
   }
 
-  object(doc, pointer, depth) {
+  object(doc, pointer, index, depth) {
     this.pos += 1;
     const result = {};
     const order = [];
@@ -107,7 +113,7 @@ class Reader {
       const child = joinPointer(pointer, key);
       if (hasKey(result, key)) {
         const [line, column] = this.locator.at(keyStart);
-        const firstLine = this.locator.at(doc.keyOffsets.get(child))[0];
+        const firstLine = this.locator.at(doc.childKeyOffset(index, order.indexOf(key)))[0];
         throw new DuplicateKeyError(`duplicate key ${pyRepr(key)} (first given on line ${firstLine})`, {
           file: this.file,
           line,
@@ -116,12 +122,11 @@ class Reader {
           hint: 'JSON objects must not repeat a key; the later value would silently win',
         });
       }
-      doc.keyOffsets.set(child, keyStart);
       this.skipWhitespace();
       if (!this.text.startsWith(':', this.pos)) throw this.fail(this.pos, "expecting ':' delimiter");
       this.pos += 1;
       this.skipWhitespace();
-      setKey(result, key, this.value(doc, child, depth + 1));
+      setKey(result, key, this.value(doc, child, keyStart, depth + 1));
       order.push(key);
       this.skipWhitespace();
       if (this.text.startsWith(',', this.pos)) {
@@ -146,7 +151,7 @@ class Reader {
       return result;
     }
     for (;;) {
-      result.push(this.value(doc, joinPointer(pointer, result.length), depth + 1));
+      result.push(this.value(doc, joinPointer(pointer, result.length), -1, depth + 1));
       this.skipWhitespace();
       if (this.text.startsWith(',', this.pos)) {
         this.pos += 1;

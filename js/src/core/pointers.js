@@ -9,3 +9,8 @@ export function joinPointer(pointer, token) {
   if (typeof token === 'number' || (!token.includes('~') && !token.includes('/'))) return `${pointer}/${token}`;
   return `${pointer}/${escapePointerToken(token)}`;
 }
+
+/** The key or index a JSON-pointer reference token names. */
+export function unescapePointerToken(token) {
+  return token.replaceAll('~1', '/').replaceAll('~0', '~');
+}

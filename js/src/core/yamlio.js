@@ -4,17 +4,19 @@
 // yamlparser.js (the YAML recipes are written in, the same in Python) and the nodes are built
 // into plain JSON data here, exactly as the Python package does (src/qrecipe/language/yamlio.py),
 // so that we can:
-// * record the line and column of every value and key, keyed by JSON pointer, for messages;
+// * record where every value and key starts, found by JSON pointer, for messages (the Python
+//   package keeps a dict by pointer; here a table of integers, see YamlDocument, since Node's
+//   heap, not the file, is what bounds how large a file the command line reads in 100 MB);
 // * reject what a recipe must not contain: duplicate keys, non-string keys (integer keys are
 //   allowed and become strings, since block sizes are written `-1: 16`), merge keys, dates,
 //   binary, custom tags, `.inf`/`.nan`;
 // * bound the work a hostile file can cause: file size, nesting depth, and the number of values
 //   built, which is what stops alias-expansion ("billion laughs") bombs.
 
-import { hasKey, keepKeyOrder, setKey } from './data.js';
+import { hasKey, isObject, keepKeyOrder, setKey, writtenKeys } from './data.js';
 import { DuplicateKeyError, RecipeLimitError, RecipeSyntaxError } from './errors.js';
 import { MAX_DEPTH, MAX_DOCUMENTS, MAX_FILE_BYTES, MAX_NODES } from './limits.js';
-import { escapePointerToken, joinPointer } from './pointers.js';
+import { escapePointerToken, joinPointer, unescapePointerToken } from './pointers.js';
 import { BOOL, FLOAT, INT, MERGE, NULL, STR, TAG, ScalarValueError, construct, implicitTag } from './scalars.js';
 import { pyRepr } from './show.js';
 import { Alias, Locator, Scalar, Sequence, parseDocuments } from './yamlparser.js';
@@ -36,38 +38,163 @@ const LINE_BREAK_NAMES = {
   '\u2029': 'U+2029 (paragraph separator)',
 };
 
+// A container with more children than this has its children indexed on the first lookup.
+const INDEXED_CHILDREN = 16;
+const DECIMAL_INDEX = /^(0|[1-9][0-9]*)$/;
+
 /**
  * One YAML (or JSON) document as plain data plus where its values and keys are. Where a value
  * is, is kept as a text offset and turned into a line and column only when asked: files are
  * read far more often than they have a problem to report.
+ *
+ * The offsets are kept in one table, in the order the values were built (a value before its
+ * children, children in order): three integers per value, its start, the start of its key
+ * (-1 when it is not in a mapping) and how many values it and its descendants are. A JSON
+ * pointer is found by walking `data` alongside the table, so that no pointer string is made
+ * for a value until a message needs it; `data` must not be changed once built.
  */
 export class YamlDocument {
   constructor(data, start = [1, 1], locator = null) {
     this.data = data;
-    /** @type {Map<string, number>} */
-    this.offsets = new Map();
-    /** @type {Map<string, number>} */
-    this.keyOffsets = new Map();
     this.start = start;
     this.locator = locator;
+    /** @type {Int32Array} [start, key start, size] of each value */
+    this.table = new Int32Array(48);
+    this.count = 0;
+    /** @type {Map<number, Map<string, number>>|null} children of large containers, by token */
+    this.childIndexes = null;
+  }
+
+  /** Record a value about to be built (its key, if any, starts at `keyStart`): its index. */
+  enter(valueStart, keyStart = -1) {
+    const index = this.count;
+    if (3 * index + 3 > this.table.length) {
+      const grown = new Int32Array(this.table.length * 2);
+      grown.set(this.table);
+      this.table = grown;
+    }
+    this.table[3 * index] = valueStart;
+    this.table[3 * index + 1] = keyStart;
+    this.table[3 * index + 2] = 1;
+    this.count += 1;
+    return index;
+  }
+
+  /** The value `index` is built: its descendants are the values recorded since it. */
+  leave(index) {
+    this.table[3 * index + 2] = this.count - index;
+  }
+
+  /** Text offset of the key of the `ordinal`-th child of the value `index`. */
+  childKeyOffset(index, ordinal) {
+    let child = index + 1;
+    for (let k = 0; k < ordinal; k++) child += this.table[3 * child + 2];
+    return this.table[3 * child + 1];
+  }
+
+  /** Index of the child named by pointer token `token` of `value` (at `index`), or -1. */
+  childIndex(index, value, token) {
+    let names;
+    if (Array.isArray(value)) {
+      if (!DECIMAL_INDEX.test(token) || Number(token) >= value.length) return -1;
+      names = null;
+    } else if (isObject(value)) {
+      names = writtenKeys(value);
+    } else {
+      return -1;
+    }
+    const length = names === null ? value.length : names.length;
+    if (length > INDEXED_CHILDREN) {
+      if (this.childIndexes === null) this.childIndexes = new Map();
+      let children = this.childIndexes.get(index);
+      if (children === undefined) {
+        children = new Map();
+        let child = index + 1;
+        for (let k = 0; k < length; k++) {
+          children.set(names === null ? String(k) : escapePointerToken(names[k]), child);
+          child += this.table[3 * child + 2];
+        }
+        this.childIndexes.set(index, children);
+      }
+      return children.get(token) ?? -1;
+    }
+    let child = index + 1;
+    for (let k = 0; k < length; k++) {
+      if ((names === null ? String(k) : escapePointerToken(names[k])) === token) return child;
+      child += this.table[3 * child + 2];
+    }
+    return -1;
+  }
+
+  /** Index of the value at `pointer` exactly, or -1. */
+  indexOf(pointer) {
+    if (this.count === 0) return -1;
+    if (pointer === '') return 0;
+    if (pointer[0] !== '/') return -1;
+    let index = 0;
+    let value = this.data;
+    let from = 1;
+    for (;;) {
+      const slash = pointer.indexOf('/', from);
+      const token = slash < 0 ? pointer.slice(from) : pointer.slice(from, slash);
+      index = this.childIndex(index, value, token);
+      if (index < 0 || slash < 0) return index;
+      value = Array.isArray(value) ? value[Number(token)] : value[unescapePointerToken(token)];
+      from = slash + 1;
+    }
+  }
+
+  /** [pointer, index] of every value, in the order they were built. */
+  *entries() {
+    if (this.count === 0) return;
+    const table = this.table;
+    function* walk(value, pointer, index) {
+      yield [pointer, index];
+      let child = index + 1;
+      if (Array.isArray(value)) {
+        for (let k = 0; k < value.length; k++) {
+          yield* walk(value[k], joinPointer(pointer, k), child);
+          child += table[3 * child + 2];
+        }
+      } else if (isObject(value)) {
+        for (const key of writtenKeys(value)) {
+          yield* walk(value[key], joinPointer(pointer, key), child);
+          child += table[3 * child + 2];
+        }
+      }
+    }
+    yield* walk(this.data, '', 0);
   }
 
   /** Line and column of every value, by JSON pointer. */
   get positions() {
-    return new Map([...this.offsets].map(([pointer, offset]) => [pointer, this.locator.at(offset)]));
+    const positions = new Map();
+    for (const [pointer, index] of this.entries()) {
+      positions.set(pointer, this.locator.at(this.table[3 * index]));
+    }
+    return positions;
   }
 
   /** Line and column of every key, by the JSON pointer of its value. */
   get keyPositions() {
-    return new Map([...this.keyOffsets].map(([pointer, offset]) => [pointer, this.locator.at(offset)]));
+    const positions = new Map();
+    for (const [pointer, index] of this.entries()) {
+      const keyStart = this.table[3 * index + 1];
+      if (keyStart >= 0) positions.set(pointer, this.locator.at(keyStart));
+    }
+    return positions;
   }
 
   /** Line and column (1-based) of the value at `pointer` (or of its key), else of its nearest enclosing value. */
   position(pointer, { key = false } = {}) {
-    if (key && this.keyOffsets.has(pointer)) return this.locator.at(this.keyOffsets.get(pointer));
+    if (key) {
+      const index = this.indexOf(pointer);
+      if (index >= 0 && this.table[3 * index + 1] >= 0) return this.locator.at(this.table[3 * index + 1]);
+    }
     let at = pointer;
     for (;;) {
-      if (this.offsets.has(at)) return this.locator.at(this.offsets.get(at));
+      const index = this.indexOf(at);
+      if (index >= 0) return this.locator.at(this.table[3 * index]);
       if (!at) return this.start;
       at = at.slice(0, at.lastIndexOf('/'));
     }
@@ -181,70 +308,104 @@ function lastPart(tag) {
   return tag.slice(tag.lastIndexOf(':') + 1);
 }
 
-/** Plain data from nodes, with positions, checking keys, tags, values and limits. */
+/**
+ * Plain data from nodes, with positions, checking keys, tags, values and limits. The pointer of
+ * the value being built is kept as a list of tokens and joined only for a message.
+ */
 class Builder {
   constructor(file, locator) {
     this.file = file;
     this.locator = locator;
     this.visited = 0;
+    this.path = [];
   }
 
-  fail(Error, node, message, pointer, hint = null) {
+  get pointer() {
+    let pointer = '';
+    for (const token of this.path) pointer = joinPointer(pointer, token);
+    return pointer;
+  }
+
+  fail(Error, node, message, hint = null) {
     const [line, column] = this.locator.at(node.start);
-    return new Error(message, { file: this.file, line, column, pointer, hint });
+    return new Error(message, { file: this.file, line, column, pointer: this.pointer, hint });
   }
 
-  build(rawNode, doc, pointer = '', depth = 0) {
+  /**
+   * The data of `rawNode`. Nodes are read once unless an alias can reach them again, so the
+   * children of one outside every anchored node are let go as soon as they are built: the
+   * node tree shrinks while the data grows.
+   */
+  build(rawNode, doc, keyStart = -1, depth = 0, shared = false) {
     let node = rawNode;
     while (node instanceof Alias) node = node.target;
+    const reused = shared || rawNode !== node || node.anchor !== null;
     this.visited += 1;
     if (this.visited > MAX_NODES) {
       throw this.fail(
         RecipeLimitError,
         node,
         `document expands to more than ${MAX_NODES} values (alias expansion limit)`,
-        pointer,
         'YAML anchors and aliases that multiply each other are refused',
       );
     }
-    if (depth > MAX_DEPTH) throw this.fail(RecipeLimitError, node, `nesting deeper than ${MAX_DEPTH} levels`, pointer);
-    if (!doc.offsets.has(pointer)) doc.offsets.set(pointer, node.start);
-    if (node instanceof Scalar) return this.scalar(node, pointer);
-    if (node instanceof Sequence) {
-      this.checkCollectionTag(node, SEQ_TAG, pointer);
-      return node.items.map((item, index) => this.build(item, doc, joinPointer(pointer, index), depth + 1));
+    if (depth > MAX_DEPTH) throw this.fail(RecipeLimitError, node, `nesting deeper than ${MAX_DEPTH} levels`);
+    const index = doc.enter(node.start, keyStart);
+    let value;
+    if (node instanceof Scalar) {
+      value = this.scalar(node);
+    } else if (node instanceof Sequence) {
+      this.checkCollectionTag(node, SEQ_TAG);
+      const items = node.items;
+      value = new Array(items.length);
+      for (let position = 0; position < items.length; position++) {
+        this.path.push(position);
+        value[position] = this.build(items[position], doc, -1, depth + 1, reused);
+        if (!reused) items[position] = null;
+        this.path.pop();
+      }
+    } else {
+      value = this.mapping(node, doc, index, depth, reused);
     }
-    this.checkCollectionTag(node, MAP_TAG, pointer);
+    doc.leave(index);
+    return value;
+  }
+
+  mapping(node, doc, index, depth, reused) {
+    this.checkCollectionTag(node, MAP_TAG);
     const result = {};
     const order = [];
-    for (let index = 0; index < node.keys.length; index++) {
-      const keyNode = node.keys[index];
-      const key = this.key(keyNode, pointer);
-      const child = joinPointer(pointer, key);
+    for (let position = 0; position < node.keys.length; position++) {
+      const keyNode = node.keys[position];
+      const key = this.key(keyNode);
+      this.path.push(key);
       if (hasKey(result, key)) {
-        const firstLine = this.locator.at(doc.keyOffsets.get(child))[0];
+        const firstLine = this.locator.at(doc.childKeyOffset(index, order.indexOf(key)))[0];
         throw this.fail(
           DuplicateKeyError,
           keyNode,
           `duplicate key ${pyRepr(key)} (first given on line ${firstLine})`,
-          child,
           'YAML mappings must not repeat a key; the later value would silently win',
         );
       }
-      doc.keyOffsets.set(child, keyNode.start);
-      setKey(result, key, this.build(node.values[index], doc, child, depth + 1));
+      setKey(result, key, this.build(node.values[position], doc, keyNode.start, depth + 1, reused));
+      if (!reused) {
+        node.keys[position] = null;
+        node.values[position] = null;
+      }
+      this.path.pop();
       order.push(key);
     }
     return keepKeyOrder(result, order);
   }
 
-  checkCollectionTag(node, allowed, pointer) {
+  checkCollectionTag(node, allowed) {
     if (node.tag !== null && node.tag !== allowed) {
-      throw this.fail(RecipeSyntaxError, node, `unsupported YAML tag ${pyRepr(tagName(node.tag))}`, pointer);
+      throw this.fail(RecipeSyntaxError, node, `unsupported YAML tag ${pyRepr(tagName(node.tag))}`);
     }
   }
 
-  key(node, pointer) {
+  key(node) {
     if (node.style) return node.value;
     const tag = implicitTag(node.value);
     if (tag === MERGE) {
@@ -252,24 +413,22 @@ class Builder {
         RecipeSyntaxError,
         node,
         'YAML merge keys (<<) are not supported',
-        pointer,
         'compose mappings with $import instead',
       );
     }
     if (tag === STR) return node.value;
     // Integer keys name axes in block_sizes / bias; JSON spells them as strings.
-    if (tag === INT) return String(this.construct(node, INT, pointer));
+    if (tag === INT) return String(this.construct(node, INT));
     const value = tag !== NULL ? node.value : 'null';
     throw this.fail(
       RecipeSyntaxError,
       node,
       `mapping keys must be strings, got ${pyRepr(value)} (${lastPart(tag)})`,
-      pointer,
       'quote the key',
     );
   }
 
-  scalar(node, pointer) {
+  scalar(node) {
     let tag;
     if (node.tag === null) {
       tag = node.style ? STR : implicitTag(node.value);
@@ -280,8 +439,7 @@ class Builder {
           RecipeSyntaxError,
           node,
           `${pyRepr(node.value)} is not a value of type ${node.tag}`,
-          pointer,
-          'a tag may only confirm what the value already is; drop the tag',
+            'a tag may only confirm what the value already is; drop the tag',
         );
       }
     } else {
@@ -292,14 +450,13 @@ class Builder {
         RecipeSyntaxError,
         node,
         `unsupported YAML value of type ${pyRepr(lastPart(tag))}: ${pyRepr(node.value)}`,
-        pointer,
         'recipes hold only strings, numbers, booleans and null; quote the value to make it a string',
       );
     }
-    return this.construct(node, tag, pointer);
+    return this.construct(node, tag);
   }
 
-  construct(node, tag, pointer) {
+  construct(node, tag) {
     try {
       return construct(tag, node.value);
     } catch (error) {
@@ -308,7 +465,6 @@ class Builder {
         RecipeSyntaxError,
         node,
         `invalid YAML: ${error.message}`,
-        pointer,
         tag === INT ? 'quote the value to make it a string' : 'JSON has no such number',
       );
     }
@@ -329,6 +485,7 @@ export function parseYaml(raw, file) {
   return parsed.map((document) => {
     const doc = new YamlDocument(null, locator.at(document.start), locator);
     doc.data = builder.build(document.root, doc);
+    document.root = null;
     return doc;
   });
 }

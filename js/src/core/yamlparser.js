@@ -17,28 +17,45 @@ import { joinPointer } from './pointers.js';
 import { INT, ScalarValueError, construct, implicitTag } from './scalars.js';
 import { pyRepr } from './show.js';
 
-/** A value as written: where it starts (a UTF-16 offset), its anchor and tag if any. */
+/**
+ * A value as written: where it starts (a UTF-16 offset), its anchor and tag if any. A file
+ * holds a node per value until it is built, and few values have an anchor, a tag or a quoted
+ * style, so those are stored only when given (the prototype answers null, or '' for a style).
+ */
 export class Node {
   constructor(start, anchor = null, tag = null) {
     this.start = start;
-    this.anchor = anchor;
-    this.tag = tag;
+    this.setProperties(anchor, tag);
+  }
+
+  setProperties(anchor, tag) {
+    if (anchor !== null) this.anchor = anchor;
+    if (tag !== null) this.tag = tag;
   }
 }
+Node.prototype.anchor = null;
+Node.prototype.tag = null;
 
 export class Scalar extends Node {
   /** `style`: '' plain, "'" or '"' quoted, '|' or '>' block. */
   constructor(start, value = '', style = '') {
     super(start);
     this.value = value;
-    this.style = style;
+    if (style) this.style = style;
   }
 }
+Scalar.prototype.style = '';
 
 export class Sequence extends Node {
   constructor(start, anchor, tag) {
     super(start, anchor, tag);
     this.items = [];
+  }
+
+  /** The node, its list cut to its length: a list grown item by item keeps 17 slots or more. */
+  finished() {
+    this.items = this.items.slice();
+    return this;
   }
 }
 
@@ -47,6 +64,13 @@ export class Mapping extends Node {
     super(start, anchor, tag);
     this.keys = [];
     this.values = [];
+  }
+
+  /** The node, its lists cut to their length: a list grown item by item keeps 17 slots or more. */
+  finished() {
+    this.keys = this.keys.slice();
+    this.values = this.values.slice();
+    return this;
   }
 }
 
@@ -525,9 +549,9 @@ class Parser {
       this.path.pop();
       node.keys.push(key);
       node.values.push(value);
-      if (this.pos >= this.n || this.atMarker()) return node;
+      if (this.pos >= this.n || this.atMarker()) return node.finished();
       const here = this.column();
-      if (here < column) return node;
+      if (here < column) return node.finished();
       if (here > column) {
         throw this.fail(this.pos, 'bad indentation: this line is indented more than the keys above it');
       }
@@ -576,12 +600,12 @@ class Parser {
       this.path.push(node.items.length);
       node.items.push(this.blockValue(column, depth + 1, 'entry'));
       this.path.pop();
-      if (this.pos >= this.n || this.atMarker()) return node;
+      if (this.pos >= this.n || this.atMarker()) return node.finished();
       const here = this.column();
       if (here > column) {
         throw this.fail(this.pos, 'bad indentation: this line is indented more than the list items above it');
       }
-      if (here < column || !this.atEntryIndicator()) return node;
+      if (here < column || !this.atEntryIndicator()) return node.finished();
     }
   }
 
@@ -632,8 +656,7 @@ class Parser {
     else if (this.plainStarts(this.pos, false)) node = this.plain(indent);
     else throw this.cannotStart();
     node.start = start;
-    node.anchor = anchor;
-    node.tag = tag;
+    node.setProperties(anchor, tag);
     return this.count(node);
   }
 
@@ -945,8 +968,7 @@ class Parser {
       throw this.cannotStart();
     }
     node.start = start;
-    node.anchor = anchor;
-    node.tag = tag;
+    node.setProperties(anchor, tag);
     return this.count(node);
   }
 
@@ -978,7 +1000,7 @@ class Parser {
       this.skipFlowSpace();
       if (this.text[this.pos] === ']') {
         this.pos += 1;
-        return node;
+        return node.finished();
       }
       if (this.pos >= this.n) throw this.fail(this.pos, "did not find expected ',' or ']' (unclosed bracket)");
       this.path.push(node.items.length);
@@ -1003,7 +1025,7 @@ class Parser {
       this.afterFlowEntry(']', entryEnd);
       if (this.text[this.pos] === ']') {
         this.pos += 1;
-        return node;
+        return node.finished();
       }
       this.pos += 1;
     }
@@ -1018,7 +1040,7 @@ class Parser {
       const here = this.text[this.pos];
       if (here === '}') {
         this.pos += 1;
-        return node;
+        return node.finished();
       }
       if (here === EOF) throw this.fail(this.pos, "did not find expected ',' or '}' (unclosed bracket)");
       const keyStart = this.pos;
@@ -1067,7 +1089,7 @@ class Parser {
       this.afterFlowEntry('}', entryEnd);
       if (this.text[this.pos] === '}') {
         this.pos += 1;
-        return node;
+        return node.finished();
       }
       this.pos += 1;
     }
