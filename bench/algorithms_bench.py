@@ -9,7 +9,7 @@ Measures, on the CPU:
       (plain INT8 W8A8: the same quantizers, unsmoothed); on MiniLM also with the LayerNorm
       inputs unquantized on both sides (W8A8 on the Linears, which is what SmoothQuant smooths),
     - GPTQ against ``max`` on the same formats (INT4 blocks; static NVFP4 of
-      ``nvfp4_default-kv_none-gptq``),
+      ``nvfp4_default-kv_none-gptq``, also with its activations unquantized),
   on the real all-MiniLM-L6-v2 (sentence embeddings; calibrated on the 64 sentences of
   ``data/sentences_calibration.txt``, evaluated on the 32 of ``data/sentences_held_out.txt``)
   and on a tiny random-weight Llama whose normalisation weights put a few hidden channels 30x
@@ -29,6 +29,7 @@ Prints tables and writes ``bench/results/algorithms.json`` (a skipped section ke
 the file had).
 
     python bench/algorithms_bench.py            # everything (about 15 minutes on 2 cores)
+    python bench/algorithms_bench.py --skip-memory   # quality only (about 7 minutes)
     python bench/algorithms_bench.py --quick    # fewer recipes and alphas, no ModelOpt, 16 layers
 """
 
@@ -87,6 +88,9 @@ COMPARISONS = [
     # fake quantization needs CUDA, so it is not measured here.
     Comparison("NVFP4 static weights (nvfp4_default-kv_none-gptq)",
                "general/ptq/nvfp4_default-kv_none-gptq", {"method": "max"}, {"method": "gptq"}),
+    # GPTQ rounds weights only: without the recipe's NVFP4 activations, its own share shows.
+    Comparison("the same, activations unquantized", "general/ptq/nvfp4_default-kv_none-gptq",
+               {"method": "max"}, {"method": "gptq"}, disabled=("*input_quantizer",)),
 ]  # fmt: skip
 
 SMOOTHQUANT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
