@@ -11,6 +11,7 @@ from typing import Any
 
 from ..schema import load_schema
 from . import canonical
+from .allproblems import every_problem
 from .errors import Diagnostic, RecipeDeprecationWarning, RecipeError, RecipeNotFoundError
 from .files import file_kind
 from .flat import is_flat_file, load_flat
@@ -103,11 +104,19 @@ def validate(target: PathArg, *, path: Sequence[PathArg] = ()) -> list[Diagnosti
         if file_kind(located.path) == "dir":
             flatten(resolver.resolve(located))
             return []
+    except RecipeError as error:
+        return list(error.diagnostics)
+    try:
         source = resolver.read(located)
-        if source.kind == RECIPE:
-            flatten(resolver.resolve(located))
-        else:
+        if source.kind != RECIPE:
             resolver.resolve_snippet(located)
+            return []
+        resolution = resolver.resolve(located)
+    except RecipeError as error:
+        # The first problem stopped resolving: look past it for the others.
+        return every_problem(resolver, located, error.diagnostics, flatten)
+    try:
+        flatten(resolution)
     except RecipeError as error:
         return list(error.diagnostics)
     return []

@@ -109,6 +109,9 @@ class SourceFile:
     imports: dict[str, str]
     imports_doc: YamlDocument | None
     kind: str
+    # Values left out of the expansion (JSON pointers into the body): parts of a file with
+    # problems, so that the rest of it can still be checked (see allproblems.py).
+    dropped: frozenset[str] = frozenset()
 
     @property
     def display(self) -> str:
@@ -287,6 +290,49 @@ class Resolver:
             return list(error.diagnostics)
         return []
 
+    def unchecked(self, located: Located) -> SourceFile | None:
+        """A file as written, schema problems and all, for finding the problems beyond its first
+        (None when it is not even shaped like a recipe or snippet). Never cached."""
+        try:
+            documents = parse_yaml(read_file(located.path, located.display), located.display)
+        except RecipeError:
+            return None
+        if len(documents) == 2 and isinstance(documents[1].data, list):
+            header, body_doc = documents
+            holder, body, kind = header.data, body_doc.data, ENTRY_LIST
+            imports_doc = header
+        elif len(documents) == 1 and isinstance(documents[0].data, (dict, list)):
+            body_doc = imports_doc = documents[0]
+            body = holder = body_doc.data
+            kind = detect_kind(body)
+            if isinstance(body, dict):
+                body = {k: v for k, v in body.items() if k != "imports"}
+        else:
+            return None
+        imports = holder.get("imports") if isinstance(holder, dict) else None
+        if imports is not None and not isinstance(imports, dict):
+            return None
+        return SourceFile(
+            located, documents, body, body_doc, dict(imports or {}), imports_doc, kind
+        )
+
+    def expand_source(
+        self, source: SourceFile
+    ) -> tuple[Resolution | None, RecipeError | None, str | None]:
+        """Expand a parsed file (a recipe, or a snippet on its own): its resolution, or its first
+        problem and the pointer of the import written in ``source`` that led to it, if any."""
+        expansion = _Expansion(self)
+        try:
+            if source.kind == RECIPE:
+                tree = expansion.recipe(source)
+            else:
+                value = expansion.snippet(source, (), place=None, pointer="", importer=None)
+                tree = value if isinstance(value, dict) else {}
+        except RecipeError as error:
+            sites = [at for file, at, _, _ in expansion.failed_imports or () if file is source]
+            return None, error, sites[0] if sites else None
+        return Resolution(tree, expansion.origins, source.display), None, None
+
     # ------------------------------------------------------------------ recipes
     def resolve(self, located: Located) -> Resolution:
         """Expand a recipe (file or directory) into one tree without imports."""
@@ -352,6 +398,9 @@ class _Expansion:
         self.values = 0
         self.bytes = 0
         self.importing: list[tuple[SourceFile, str, str, tuple[str, ...]]] = []
+        # The imports being expanded when the first problem was raised, outermost first: which
+        # entry of the recipe led to a problem inside a snippet.
+        self.failed_imports: tuple[tuple[SourceFile, str, str, tuple[str, ...]], ...] | None = None
 
     def count(
         self, values: int, size: int, source: SourceFile, pointer: str, chain: tuple[str, ...]
@@ -417,6 +466,12 @@ class _Expansion:
         tree: dict[str, Any] = {}
         for key, value in source.body.items():
             pointer = join_pointer("", key)
+            if pointer in source.dropped:
+                continue
+            if source.dropped and isinstance(value, dict):
+                value = {
+                    k: v for k, v in value.items() if join_pointer(pointer, k) not in source.dropped
+                }
             self.count(0, text_size(key), source, pointer, chain)
             if key == "quantize" and isinstance(value, dict):
                 tree[key] = self.mapping(value, source, pointer, chain, "quantize")
@@ -524,7 +579,7 @@ class _Expansion:
                     )
                 result.update(value)
         for key, value in node.items():
-            if key == "$import":
+            if key == "$import" or (source.dropped and join_pointer(pointer, key) in source.dropped):
                 continue
             if isinstance(value, (dict, list)):
                 value = self.child(place, key, value, source, join_pointer(pointer, key), chain)
@@ -572,6 +627,8 @@ class _Expansion:
         result: list[Any] = []
         for index, item in enumerate(items):
             at = join_pointer(pointer, index)
+            if source.dropped and at in source.dropped:
+                continue
             if isinstance(item, dict) and set(item) == {"$import"}:
                 names = item["$import"]
                 for n, name in enumerate(names if isinstance(names, list) else [names]):
@@ -593,10 +650,14 @@ class _Expansion:
     def import_value(
         self, name: str, source: SourceFile, pointer: str, chain: tuple[str, ...], place: str
     ) -> Any:
-        target = self.load_import(name, source, pointer, chain)
         self.importing.append((source, pointer, name, chain))
         try:
+            target = self.load_import(name, source, pointer, chain)
             return self.snippet(target, chain, place=place, pointer=pointer, importer=source)
+        except RecipeError:
+            if self.failed_imports is None:
+                self.failed_imports = tuple(self.importing)
+            raise
         finally:
             self.importing.pop()
 
@@ -715,12 +776,15 @@ class _Expansion:
         def walk(node: Any, pointer: str) -> Iterator[Diagnostic]:
             if isinstance(node, list):
                 for index, item in enumerate(node):
-                    yield from walk(item, join_pointer(pointer, index))
+                    if join_pointer(pointer, index) not in source.dropped:
+                        yield from walk(item, join_pointer(pointer, index))
                 return
             if not isinstance(node, dict):
                 return
             for key, value in node.items():
                 at = join_pointer(pointer, key)
+                if at in source.dropped:
+                    continue
                 if key != "$import":
                     yield from walk(value, at)
                     continue
