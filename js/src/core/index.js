@@ -1,6 +1,7 @@
 // The browser-safe core of qrecipe: no Node built-ins. Files are read through a host (see
 // `memoryHost` for a loader callback or an in-memory map); `../node.js` adds the filesystem.
 
+import { everyProblem } from './allproblems.js';
 import { canonicalBytes, canonicalJson, fingerprint, prettyJson } from './canonical.js';
 import {
   FingerprintMismatchError,
@@ -348,13 +349,29 @@ export function validateTarget(target, options = {}) {
       flatten(resolver.resolve(located), { hash: options.hash });
       return [];
     }
-    const source = resolver.read(located);
-    if (source.kind === RECIPE) flatten(resolver.resolve(located), { hash: options.hash });
-    else resolver.resolveSnippet(located);
+    return validateFile(resolver, located, options);
   } catch (error) {
     if (error instanceof RecipeError) return error.diagnostics;
     throw error;
   }
+}
+
+/** The problems of a recipe or snippet file: past the first that stops resolving it, too. */
+function validateFile(resolver, located, options) {
+  const finish = (resolution) => flatten(resolution, { hash: options.hash });
+  let resolution;
+  try {
+    const source = resolver.read(located);
+    if (source.kind !== RECIPE) {
+      resolver.resolveSnippet(located);
+      return [];
+    }
+    resolution = resolver.resolve(located);
+  } catch (error) {
+    if (!(error instanceof RecipeError)) throw error;
+    return everyProblem(resolver, located, error.diagnostics, finish);
+  }
+  finish(resolution);
   return [];
 }
 

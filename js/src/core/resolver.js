@@ -105,6 +105,8 @@ export function measure(value) {
   return [1, typeof value === 'string' ? textSize(value) : 0];
 }
 
+const NOTHING_DROPPED = new Set();
+
 /** The kind of a parsed file, by shape. */
 export function detectKind(data) {
   if (Array.isArray(data)) return ENTRY_LIST;
@@ -123,6 +125,9 @@ export function detectKind(data) {
 /** A parsed, schema-checked recipe or snippet file. */
 export class SourceFile {
   constructor(fields) {
+    // Values left out of the expansion (JSON pointers into the body): parts of a file with
+    // problems, so that the rest of it can still be checked (see allproblems.js).
+    this.dropped = NOTHING_DROPPED;
     Object.assign(this, fields);
   }
 
@@ -320,6 +325,66 @@ export class Resolver {
     });
   }
 
+  /**
+   * A file as written, schema problems and all, for finding the problems beyond its first (null
+   * when it is not even shaped like a recipe or snippet). Never cached.
+   */
+  unchecked(located) {
+    let documents;
+    try {
+      documents = parseYaml(readFile(this.host, located.path, located.display), located.display);
+    } catch (error) {
+      if (error instanceof RecipeError) return null;
+      throw error;
+    }
+    let holder;
+    let body;
+    let bodyDoc;
+    let kind;
+    let importsDoc;
+    if (documents.length === 2 && Array.isArray(documents[1].data)) {
+      [importsDoc, bodyDoc] = documents;
+      holder = importsDoc.data;
+      body = bodyDoc.data;
+      kind = ENTRY_LIST;
+    } else if (documents.length === 1 && documents[0].data !== null && typeof documents[0].data === 'object') {
+      bodyDoc = importsDoc = documents[0];
+      body = holder = bodyDoc.data;
+      kind = detectKind(body);
+      if (isObject(body)) {
+        const withoutImports = {};
+        for (const key of writtenKeys(body)) if (key !== 'imports') setKey(withoutImports, key, body[key]);
+        body = withoutImports;
+      }
+    } else {
+      return null;
+    }
+    const imports = isObject(holder) && hasKey(holder, 'imports') ? holder.imports : null;
+    if (imports !== null && !isObject(imports)) return null;
+    return new SourceFile({ located, documents, body, bodyDoc, imports: deepCopy(imports || {}), importsDoc, kind });
+  }
+
+  /**
+   * Expand a parsed file (a recipe, or a snippet on its own): [resolution, null, null], or
+   * [null, its first problem, the pointer of the import written in `source` that led to it].
+   */
+  expandSource(source) {
+    const expansion = new Expansion(this);
+    let tree;
+    try {
+      if (source.kind === RECIPE) tree = expansion.recipe(source);
+      else {
+        const value = expansion.snippet(source, [], { place: null, pointer: '', importer: null });
+        tree = isObject(value) ? value : {};
+      }
+    } catch (error) {
+      if (!(error instanceof RecipeError)) throw error;
+      const sites = (expansion.failedImports || []).filter(([file]) => file === source).map(([, at]) => at);
+      return [null, error, sites.length ? sites[0] : null];
+    }
+    return [new Resolution(tree, expansion.origins, source.display), null, null];
+  }
+
   /** Expand a recipe (file or directory) into one tree without imports. */
   resolve(located) {
     const expansion = new Expansion(this);
@@ -363,6 +428,9 @@ class Expansion {
     this.values = 0;
     this.bytes = 0;
     this.importing = [];
+    // The imports being expanded when the first problem was raised, outermost first: which
+    // entry of the recipe led to a problem inside a snippet.
+    this.failedImports = null;
   }
 
   /** Add to the size of the expanded recipe; refuse it past the limits. */
@@ -426,8 +494,15 @@ class Expansion {
     this.count(1, 0, source, '', chain);
     const tree = {};
     for (const key of writtenKeys(source.body)) {
-      const value = source.body[key];
+      let value = source.body[key];
       const pointer = joinPointer('', key);
+      if (source.dropped.has(pointer)) continue;
+      if (source.dropped.size && isObject(value)) {
+        const kept = {};
+        const order = writtenKeys(value).filter((k) => !source.dropped.has(joinPointer(pointer, k)));
+        for (const k of order) setKey(kept, k, value[k]);
+        value = keepKeyOrder(kept, order);
+      }
       this.count(0, textSize(key), source, pointer, chain);
       if (key === 'quantize' && isObject(value)) {
         setKey(tree, key, this.mapping(value, source, pointer, chain, 'quantize'));
@@ -548,7 +623,7 @@ class Expansion {
       });
     }
     for (const key of writtenKeys(node)) {
-      if (key === '$import') continue;
+      if (key === '$import' || (source.dropped.size && source.dropped.has(joinPointer(pointer, key)))) continue;
       put(key, this.child(place, key, node[key], source, joinPointer(pointer, key), chain));
     }
     keepKeyOrder(result, order);
@@ -588,6 +663,7 @@ class Expansion {
     const result = [];
     items.forEach((item, index) => {
       const at = joinPointer(pointer, index);
+      if (source.dropped.size && source.dropped.has(at)) return;
       if (isObject(item) && Object.keys(item).length === 1 && hasKey(item, '$import')) {
         const names = item.$import;
         const list = Array.isArray(names) ? names : [names];
@@ -609,10 +685,13 @@ class Expansion {
 
   // -------------------------------------------------------------- imports
   importValue(name, source, pointer, chain, place) {
-    const target = this.loadImport(name, source, pointer, chain);
     this.importing.push([source, pointer, name, chain]);
     try {
+      const target = this.loadImport(name, source, pointer, chain);
       return this.snippet(target, chain, { place, pointer, importer: source });
+    } catch (error) {
+      if (error instanceof RecipeError && this.failedImports === null) this.failedImports = [...this.importing];
+      throw error;
     } finally {
       this.importing.pop();
     }
@@ -781,13 +860,16 @@ function* undeclaredImports(source, chain) {
   const declared = Object.keys(source.imports).sort();
   function* walk(node, pointer) {
     if (Array.isArray(node)) {
-      for (let index = 0; index < node.length; index++) yield* walk(node[index], joinPointer(pointer, index));
+      for (let index = 0; index < node.length; index++) {
+        if (!source.dropped.has(joinPointer(pointer, index))) yield* walk(node[index], joinPointer(pointer, index));
+      }
       return;
     }
     if (node === null || typeof node !== 'object') return;
     for (const key of writtenKeys(node)) {
       const value = node[key];
       const at = joinPointer(pointer, key);
+      if (source.dropped.has(at)) continue;
       if (key !== '$import') {
         yield* walk(value, at);
         continue;

@@ -130,7 +130,7 @@ def _unit(pointer: str, kind: str) -> str | None:
     entries_at = _ENTRIES_AT.get(kind)
     if entries_at is not None:
         depth = len(entries_at)
-        if tuple(tokens[:depth]) == entries_at and len(tokens) > depth and tokens[depth].isdigit():
+        if tuple(tokens[:depth]) == entries_at and len(tokens) > depth and tokens[depth].isascii() and tokens[depth].isdigit():
             return "/" + "/".join(tokens[: depth + 1])
     if "$import" in tokens:
         tokens = tokens[: tokens.index("$import")]  # the mapping that imports
