@@ -86,16 +86,20 @@ class Outcome:
     diagnostics: tuple[qrecipe.Diagnostic, ...] = ()
 
     def first_error(self) -> dict[str, Any] | None:
-        if not self.diagnostics:
-            return None
-        first = self.diagnostics[0]
-        return {
-            "code": first.code,
-            "file": first.file,
-            "pointer": first.pointer,
-            "line": first.line,
-            "column": first.column,
-        }
+        return self.compared()[0] if self.diagnostics else None
+
+    def compared(self) -> list[dict[str, Any]]:
+        """Every diagnostic, as the keys a case compares."""
+        return [
+            {
+                "code": d.code,
+                "file": d.file,
+                "pointer": d.pointer,
+                "line": d.line,
+                "column": d.column,
+            }
+            for d in self.diagnostics
+        ]
 
 
 def run_case(case_dir: Path, work: Path) -> Outcome:
@@ -137,7 +141,21 @@ def compare(case_dir: Path, outcome: Outcome) -> list[str]:
         for key in COMPARED_ERROR_KEYS
         if key in wanted_error and wanted_error[key] != actual[key]
     ]
+    if "diagnostics" in expect:
+        differences += every_difference(expect["diagnostics"], outcome.compared())
     return [*differences, "diagnostics:", *shown] if differences else []
+
+
+def every_difference(wanted: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
+    """Differences between the whole expected list of diagnostics and the one produced."""
+    if len(wanted) != len(actual):
+        return [f"expected {len(wanted)} diagnostics, got {len(actual)}"]
+    return [
+        f"diagnostic {index}: {key}: expected {want[key]!r}, got {got[key]!r}"
+        for index, (want, got) in enumerate(zip(wanted, actual, strict=True))
+        for key in COMPARED_ERROR_KEYS
+        if key in want and want[key] != got[key]
+    ]
 
 
 def run_isolated(case_dir: Path, work: Path) -> list[str]:
@@ -201,10 +219,14 @@ def test_case_directories_are_well_formed() -> None:
         spec = load_case(case_dir)
         assert set(spec) <= allowed_spec_keys, case_dir.name
         assert spec["description"].strip(), case_dir.name
-        (kind,) = spec["expect"]
+        kind, *more = spec["expect"]
         assert kind in ("flat", "valid", "error"), case_dir.name
+        # An error case may list every diagnostic, not only the first.
+        assert more in ([], ["diagnostics"]) and (not more or kind == "error"), case_dir.name
         if kind == "flat":
             assert (case_dir / spec["expect"]["flat"]).is_file(), case_dir.name
         if kind == "error":
             assert set(spec["expect"]["error"]) <= set(COMPARED_ERROR_KEYS), case_dir.name
             assert "code" in spec["expect"]["error"], case_dir.name
+            for listed in spec["expect"].get("diagnostics", []):
+                assert "code" in listed and set(listed) <= set(COMPARED_ERROR_KEYS), case_dir.name

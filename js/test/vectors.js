@@ -91,7 +91,23 @@ export function compare(caseDir, outcome) {
   const differences = COMPARED_ERROR_KEYS.filter((key) => key in wanted && wanted[key] !== actual[key]).map(
     (key) => `${key}: expected ${JSON.stringify(wanted[key])}, got ${JSON.stringify(actual[key])}`,
   );
+  if ('diagnostics' in expect) differences.push(...everyDifference(expect.diagnostics, outcome.diagnostics));
   return differences.length ? [...differences, 'diagnostics:', ...shown] : [];
+}
+
+/** Differences between the whole expected list of diagnostics and the one produced. */
+function everyDifference(wanted, diagnostics) {
+  if (wanted.length !== diagnostics.length) return [`expected ${wanted.length} diagnostics, got ${diagnostics.length}`];
+  const differences = [];
+  wanted.forEach((want, index) => {
+    const got = diagnostics[index];
+    for (const key of COMPARED_ERROR_KEYS) {
+      if (key in want && want[key] !== got[key]) {
+        differences.push(`diagnostic ${index}: ${key}: expected ${JSON.stringify(want[key])}, got ${JSON.stringify(got[key])}`);
+      }
+    }
+  });
+  return differences;
 }
 
 export function makeScratch() {
