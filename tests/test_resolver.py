@@ -405,8 +405,50 @@ def test_schema_problems_do_not_hide_the_import_problems_of_the_same_file(tree):
         ("import-not-found", 1),
         ("schema", 3),
     ]
-    # A malformed imports: mapping is reported alone: its names cannot be trusted.
-    assert [d.code for d in qrecipe.validate("bad_imports.yaml")] == ["schema"]
+    # A malformed import is left out; the other $import names are still checked against all
+    # the declared names (the hint names the malformed one).
+    problems = qrecipe.validate("bad_imports.yaml")
+    assert [d.code for d in problems] == ["schema", "import-not-found"]
+    assert problems[1].hint == 'did you mean "fp8"?'
+
+
+def test_schema_problems_do_not_hide_semantic_problems_or_snippet_problems(tree):
+    tree(
+        {
+            "r.yaml": RECIPE_HEAD
+            + "imports: {w: snippets/w}\nquantize:\n  quant_cfg:\n"
+            + "    - {quantizer_name: '*', enable: false}\n"  # line 7
+            + "    - {quantizer_name: '*i*', enabel: true}\n"  # line 8
+            + "    - {quantizer_name: '*o*', cfg: {}}\n"  # line 9
+            + "    - $import: w\n",  # line 10
+            "snippets/w.yaml": "imports: {n: snippets/none}\nquantizer_name: '*w*'\n"
+            "cfg: {$import: n}\n",
+            "valid_but_broken_snippet.yaml": RECIPE_HEAD
+            + "imports: {w: snippets/w}\nquantize:\n  quant_cfg:\n"
+            + "    - $import: w\n"
+            + "    - {quantizer_name: '*o*', cfg: {enable: true}}\n",
+            "only_broken.yaml": RECIPE_HEAD
+            + "quantize:\n  quant_cfg:\n    - {quantizer_name: 5, enable: false}\n",
+        }
+    )
+    assert [(d.code, d.file, d.line, d.pointer) for d in qrecipe.validate("r.yaml")] == [
+        ("import-not-found", "snippets/w.yaml", 1, "/imports/n"),
+        ("schema", "r.yaml", 8, "/quantize/quant_cfg/1/enabel"),
+        ("semantic", "r.yaml", 9, "/quantize/quant_cfg/2/cfg"),
+    ]
+    # No schema problem: the entry importing the broken snippet is left out, the rest checked.
+    found = qrecipe.validate("valid_but_broken_snippet.yaml")
+    assert [(d.code, d.pointer) for d in found] == [
+        ("import-not-found", "/imports/n"),
+        ("semantic", "/quantize/quant_cfg/1/cfg"),
+    ]
+    # Leaving the only entry out leaves quant_cfg empty: that is not reported.
+    assert [d.pointer for d in qrecipe.validate("only_broken.yaml")] == [
+        "/quantize/quant_cfg/0/quantizer_name"
+    ]
+    # Resolving still stops at the first problem.
+    with pytest.raises(qrecipe.ImportNotFoundError):
+        qrecipe.resolve("valid_but_broken_snippet.yaml")
 
 
 def test_validate_checks_snippets_with_their_imports(tree):

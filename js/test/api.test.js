@@ -139,9 +139,56 @@ test('schema problems do not hide the import problems of the same file, as in Py
         ['schema', 3],
       ],
     );
+    const badImports = check('bad_imports.yaml');
     assert.deepEqual(
-      check('bad_imports.yaml').map((d) => d.code),
-      ['schema'],
+      badImports.map((d) => d.code),
+      ['schema', 'import-not-found'],
+    );
+    assert.equal(badImports[1].hint, 'did you mean "fp8"?');
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('schema problems hide neither semantic problems nor problems in snippets, as in Python', () => {
+  const scratch = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'qrecipe-every-'));
+  try {
+    const head = 'metadata:\n  recipe_type: ptq\n  description: test recipe\n';
+    const files = {
+      'r.yaml':
+        `${head}imports: {w: snippets/w}\nquantize:\n  quant_cfg:\n` +
+        "    - {quantizer_name: '*', enable: false}\n" +
+        "    - {quantizer_name: '*i*', enabel: true}\n" +
+        "    - {quantizer_name: '*o*', cfg: {}}\n" +
+        '    - $import: w\n',
+      'snippets/w.yaml': "imports: {n: snippets/none}\nquantizer_name: '*w*'\ncfg: {$import: n}\n",
+      'valid_but_broken_snippet.yaml':
+        `${head}imports: {w: snippets/w}\nquantize:\n  quant_cfg:\n` +
+        '    - $import: w\n' +
+        "    - {quantizer_name: '*o*', cfg: {enable: true}}\n",
+      'only_broken.yaml': `${head}quantize:\n  quant_cfg:\n    - {quantizer_name: 5, enable: false}\n`,
+    };
+    fs.mkdirSync(path.join(scratch, 'snippets'));
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(scratch, name), text);
+    const check = (target) => validateFile(target, { cwd: scratch, searchPath: '' });
+    assert.deepEqual(
+      check('r.yaml').map((d) => [d.code, d.file, d.line, d.pointer]),
+      [
+        ['import-not-found', 'snippets/w.yaml', 1, '/imports/n'],
+        ['schema', 'r.yaml', 8, '/quantize/quant_cfg/1/enabel'],
+        ['semantic', 'r.yaml', 9, '/quantize/quant_cfg/2/cfg'],
+      ],
+    );
+    assert.deepEqual(
+      check('valid_but_broken_snippet.yaml').map((d) => [d.code, d.pointer]),
+      [
+        ['import-not-found', '/imports/n'],
+        ['semantic', '/quantize/quant_cfg/1/cfg'],
+      ],
+    );
+    assert.deepEqual(
+      check('only_broken.yaml').map((d) => d.pointer),
+      ['/quantize/quant_cfg/0/quantizer_name'],
     );
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });

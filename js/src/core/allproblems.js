@@ -114,10 +114,10 @@ function prunedSource(top, dropped) {
     if (unit === null) return null;
     dropped.add(unit);
   }
-  const values = new Set([...dropped].filter((p) => !p.startsWith('/imports/')));
+  const values = new Set(dropped); // its import names are not looked up, but still declared
   const imports = {};
   for (const key of writtenKeys(top.imports)) if (!names.has(token(key))) setKey(imports, key, top.imports[key]);
-  const pruned = new SourceFile({ ...top, imports, dropped: values });
+  const pruned = new SourceFile({ ...top, dropped: values });
   const checks = [];
   if (top.kind === ENTRY_LIST && top.documents.length === 2) {
     checks.push([without(Object.keys(imports).length ? { imports } : {}, values), HEADER]);

@@ -773,6 +773,7 @@ class Expansion {
     this.checked.add(real);
     const failed = [];
     for (const name of writtenKeys(source.imports)) {
+      if (source.dropped.size && source.dropped.has(joinPointer('/imports', name))) continue;
       try {
         this.locateImport(name, source, chain);
       } catch (error) {

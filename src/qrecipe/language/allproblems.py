@@ -147,9 +147,9 @@ def _pruned(top: SourceFile, dropped: set[str]) -> SourceFile | None:
         if unit is None:
             return None
         dropped.add(unit)
-    values = frozenset(p for p in dropped if not p.startswith("/imports/"))
+    values = frozenset(dropped)  # its import names are not looked up, but still declared
     imports = {k: v for k, v in top.imports.items() if _token(k) not in names}
-    pruned = replace(top, imports=imports, dropped=values)
+    pruned = replace(top, dropped=values)
     if top.kind == ENTRY_LIST and len(top.documents) == 2:
         checks = [(_without({"imports": imports} if imports else {}, values), HEADER)]
         checks.append((_without(top.body, values), ENTRY_LIST))

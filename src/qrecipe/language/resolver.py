@@ -755,6 +755,8 @@ class _Expansion:
         self.checked.add(source.located.real)
         failed: list[RecipeError] = []
         for name in source.imports:
+            if source.dropped and join_pointer("/imports", name) in source.dropped:
+                continue
             try:
                 self.locate_import(name, source, chain)
             except RecipeError as error:
