@@ -222,11 +222,13 @@ def test_case_directories_are_well_formed() -> None:
         kind, *more = spec["expect"]
         assert kind in ("flat", "valid", "error"), case_dir.name
         # An error case may list every diagnostic, not only the first.
-        assert more in ([], ["diagnostics"]) and (not more or kind == "error"), case_dir.name
+        assert more in ([], ["diagnostics"]), case_dir.name
+        assert not more or kind == "error", case_dir.name
         if kind == "flat":
             assert (case_dir / spec["expect"]["flat"]).is_file(), case_dir.name
         if kind == "error":
             assert set(spec["expect"]["error"]) <= set(COMPARED_ERROR_KEYS), case_dir.name
             assert "code" in spec["expect"]["error"], case_dir.name
             for listed in spec["expect"].get("diagnostics", []):
-                assert "code" in listed and set(listed) <= set(COMPARED_ERROR_KEYS), case_dir.name
+                assert "code" in listed, case_dir.name
+                assert set(listed) <= set(COMPARED_ERROR_KEYS), case_dir.name

@@ -106,17 +106,15 @@ def _unique(diagnostics: list[Diagnostic]) -> Iterator[Diagnostic]:
 
 def _related(pointer: str, other: str) -> bool:
     """Whether one pointer is the other or lies inside it."""
-    return (
-        pointer == other or pointer.startswith(other + "/") or other.startswith(pointer + "/")
-    )
+    return pointer == other or pointer.startswith(other + "/") or other.startswith(pointer + "/")
 
 
-def _independent(diagnostics: Sequence[Diagnostic], file: str, dropped: set[str]) -> list[Diagnostic]:
+def _independent(
+    diagnostics: Sequence[Diagnostic], file: str, dropped: set[str]
+) -> list[Diagnostic]:
     """The problems that cannot be a consequence of leaving out ``dropped`` parts of ``file``."""
     return [
-        d
-        for d in diagnostics
-        if d.file != file or not any(_related(d.pointer, p) for p in dropped)
+        d for d in diagnostics if d.file != file or not any(_related(d.pointer, p) for p in dropped)
     ]
 
 
@@ -130,7 +128,8 @@ def _unit(pointer: str, kind: str) -> str | None:
     entries_at = _ENTRIES_AT.get(kind)
     if entries_at is not None:
         depth = len(entries_at)
-        if tuple(tokens[:depth]) == entries_at and len(tokens) > depth and tokens[depth].isascii() and tokens[depth].isdigit():
+        index = tokens[depth] if len(tokens) > depth else ""
+        if tuple(tokens[:depth]) == entries_at and index.isascii() and index.isdigit():
             return "/" + "/".join(tokens[: depth + 1])
     if "$import" in tokens:
         tokens = tokens[: tokens.index("$import")]  # the mapping that imports
@@ -150,19 +149,22 @@ def _pruned(top: SourceFile, dropped: set[str]) -> SourceFile | None:
     values = frozenset(dropped)  # its import names are not looked up, but still declared
     imports = {k: v for k, v in top.imports.items() if _token(k) not in names}
     pruned = replace(top, dropped=values)
+    checks: list[tuple[Any, str | None]]
     if top.kind == ENTRY_LIST and len(top.documents) == 2:
         checks = [(_without({"imports": imports} if imports else {}, values), HEADER)]
         checks.append((_without(top.body, values), ENTRY_LIST))
     else:
         whole = _without(top.body, values)
-        if isinstance(whole, dict) and isinstance(top.body_doc.data, dict):
-            if "imports" in top.body_doc.data:
-                whole = {"imports": imports, **whole}
+        written = top.body_doc.data
+        if isinstance(whole, dict) and isinstance(written, dict) and "imports" in written:
+            whole = {"imports": imports, **whole}
         checks = [(whole, None)]
     for data, definition in checks:
         for problem in schema_diagnostics(data, None, None, definition=definition):
             # Only what leaving parts out explains (a list left empty, a key left missing).
-            if not any(p == problem.pointer or p.startswith(problem.pointer + "/") for p in dropped):
+            if not any(
+                _related(problem.pointer, p) and len(problem.pointer) <= len(p) for p in dropped
+            ):
                 return None
     return pruned
 

@@ -579,7 +579,9 @@ class _Expansion:
                     )
                 result.update(value)
         for key, value in node.items():
-            if key == "$import" or (source.dropped and join_pointer(pointer, key) in source.dropped):
+            if key == "$import" or (
+                source.dropped and join_pointer(pointer, key) in source.dropped
+            ):
                 continue
             if isinstance(value, (dict, list)):
                 value = self.child(place, key, value, source, join_pointer(pointer, key), chain)
