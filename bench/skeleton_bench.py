@@ -37,10 +37,22 @@ start = time.perf_counter()
 from qrecipe.review import load_model, read_recipe
 model = load_model(sys.argv[1])
 built = time.perf_counter()
-decided = model.decide(read_recipe(sys.argv[2]).entries)
+entries = read_recipe(sys.argv[2]).entries
+decide_start = time.perf_counter()
+decided = model.decide(entries)
 enabled = sum(state.enabled for state in decided.states)
 done = time.perf_counter()
-print(len(model.slots), enabled, built - start, done - built)
+# The same decisions with every attribute copy made by copy.deepcopy, as decide() made them
+# before: the baseline of decide_s, measured in the same process.
+import copy
+import qrecipe.runtime.attributes as attributes
+import qrecipe.runtime.matching as matching
+attributes.copy_attributes = matching.copy_attributes = copy.deepcopy
+deep_start = time.perf_counter()
+deep = model.decide(entries)
+deep_done = time.perf_counter()
+assert deep.states == decided.states
+print(len(model.slots), enabled, decide_start - start, done - decide_start, deep_done - deep_start)
 """
 
 
@@ -92,7 +104,7 @@ def main() -> None:
         runs = [
             run_child(LISTING, str(CONFIGS / f"{name}.json"), RECIPE) for _ in range(args.repeats)
         ]
-        slots, enabled, build, decide = runs[0][2].split()
+        slots, enabled, build, decide, deepcopied = runs[0][2].split()
         rows.append(
             {
                 "model": name,
@@ -102,12 +114,13 @@ def main() -> None:
                 "peak_mib": statistics.median(r[1] for r in runs),
                 "build_and_plan_s": float(build),
                 "decide_s": float(decide),
+                "decide_with_deepcopy_s": float(deepcopied),
             }
         )
 
     header = (
         f"{'model':<38} {'quantizers':>10} {'wall s':>7} {'x base':>7} "
-        f"{'peak MiB':>9} {'x base':>7}"
+        f"{'peak MiB':>9} {'x base':>7} {'decide s':>9} {'deepcopy s':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -117,6 +130,11 @@ def main() -> None:
             f"{row['model']:<38} {count:>10} {row['wall_s']:>7.2f} "
             f"{row['wall_s'] / base_wall:>7.2f} {row['peak_mib']:>9.0f} "
             f"{row['peak_mib'] / base_peak:>7.2f}"
+            + (
+                f" {row['decide_s']:>9.2f} {row['decide_with_deepcopy_s']:>11.2f}"
+                if "decide_s" in row
+                else ""
+            )
         )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(

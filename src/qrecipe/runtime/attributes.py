@@ -18,9 +18,25 @@ from ..schema import attribute_defaults
 ATTRIBUTE_DEFAULTS: dict[str, Any] = attribute_defaults()
 
 
+def copy_attributes(value: Any) -> Any:
+    """A copy of an attribute object (or of any JSON-like value) sharing nothing mutable.
+
+    Attribute objects hold only mappings, lists and scalars, so this gives what
+    ``copy.deepcopy`` gives, several times faster: a model with tens of thousands of
+    quantizers copies one per quantizer and per matching entry.
+    """
+    if type(value) is dict:
+        return {key: copy_attributes(item) for key, item in value.items()}
+    if type(value) is list:
+        return [copy_attributes(item) for item in value]
+    if isinstance(value, (dict, list)):  # a subclass: keep its type, as deepcopy would
+        return copy.deepcopy(value)
+    return value
+
+
 def default_attributes(**overrides: Any) -> dict[str, Any]:
     """A fresh attribute object with the defaults, updated by ``overrides``."""
-    attributes = copy.deepcopy(ATTRIBUTE_DEFAULTS)
+    attributes: dict[str, Any] = copy_attributes(ATTRIBUTE_DEFAULTS)
     unknown = set(overrides) - set(attributes)
     if unknown:
         raise KeyError(f"unknown quantizer attributes: {sorted(unknown)}")
@@ -34,7 +50,7 @@ def complete_attributes(cfg: dict[str, Any], enable: bool) -> dict[str, Any]:
     The flat form already lists all attributes; filling gaps keeps hand-written dicts usable.
     The entry's ``enable`` wins over the one inside ``cfg``, as in the reference.
     """
-    attributes = default_attributes()
-    attributes.update(copy.deepcopy(cfg))
+    # Merged first and copied once: the defaults a flat cfg overrides are never copied.
+    attributes: dict[str, Any] = copy_attributes({**ATTRIBUTE_DEFAULTS, **cfg})
     attributes["enable"] = bool(enable)
     return attributes

@@ -8,14 +8,14 @@ an fnmatch pattern) and by the class of the layer that owns them (``parent_class
 
 from __future__ import annotations
 
-import copy
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from .attributes import complete_attributes
+from .attributes import complete_attributes, copy_attributes
 from .placement import Owner, Slot, plan
 
 Attributes = dict[str, Any] | list[dict[str, Any]]
@@ -103,17 +103,24 @@ def _in_torch_nn(module_name: str) -> bool:
     return module_name == "torch.nn" or module_name.startswith("torch.nn.")
 
 
-def _name_matches(pattern: str, slot: Slot) -> bool:
-    # fnmatchcase: the same answer on every platform (fnmatch folds case on Windows).
-    return any(fnmatch.fnmatchcase(name, pattern) for name in slot.match_names)
+def _name_matcher(pattern: str) -> re.Pattern[str]:
+    # fnmatchcase's own translation, compiled once per entry: the same answer on every
+    # platform (fnmatch folds case on Windows).
+    return re.compile(fnmatch.translate(pattern))
+
+
+def _name_matches(matcher: re.Pattern[str], names: tuple[str, ...]) -> bool:
+    return any(map(matcher.match, names))
 
 
 def decide(
     slots: list[Slot], quant_cfg: list[dict[str, Any]]
 ) -> tuple[dict[str, Decision], list[EntryMatch]]:
     """Run the entries over the slots; returns the decisions by slot name and per-entry matches."""
-    decisions = {s.name: Decision(copy.deepcopy(s.default)) for s in slots}
+    decisions = {s.name: Decision(copy_attributes(s.default)) for s in slots}
     parent_names = {id(s.parent): class_names(s.parent) for s in slots}
+    # Worked out once, not once per entry: MoE models have tens of thousands of slots.
+    slot_names = [(slot, slot.match_names) for slot in slots]
     matches: list[EntryMatch] = []
     for index, entry in enumerate(quant_cfg):
         pattern = entry["quantizer_name"]
@@ -121,8 +128,11 @@ def decide(
         enable = bool(entry.get("enable", True))
         cfg = entry.get("cfg")
         record = EntryMatch(index, pattern, parent_class, enable, cfg is not None)
-        for slot in slots:
-            if not _name_matches(pattern, slot):
+        matcher = _name_matcher(pattern)
+        # Completed once per entry, when it first matches; each quantizer gets its own copy.
+        completed: Attributes | None = None
+        for slot, names in slot_names:
+            if not _name_matches(matcher, names):
                 continue
             if parent_class and parent_class not in parent_names[id(slot.parent)]:
                 continue
@@ -134,10 +144,13 @@ def decide(
                     stage["enable"] = enable
             else:
                 decision.configured_by = index
-                if isinstance(cfg, list):
-                    decision.attributes = [complete_attributes(c, enable) for c in cfg]
-                else:
-                    decision.attributes = complete_attributes(cfg, enable)
+                if completed is None:
+                    completed = (
+                        [complete_attributes(c, enable) for c in cfg]
+                        if isinstance(cfg, list)
+                        else complete_attributes(cfg, enable)
+                    )
+                decision.attributes = copy_attributes(completed)
         matches.append(record)
     return decisions, matches
 
