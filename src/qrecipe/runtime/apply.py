@@ -80,7 +80,7 @@ def apply(
             quantizers = configure(plan, backend, cache_weights)
         algorithm = document["quantize"].get("algorithm")
         calibration = calibrate_or_remove(
-            model, plan, quantizers, algorithm, forward_loop, progress
+            model, plan, quantizers, algorithm, forward_loop, progress, document["fingerprint"]
         )
         timings.update(calibration.timings)
         report = build_report(model, document, plan, quantizers, calibration, backend)
@@ -124,11 +124,19 @@ def calibrate_or_remove(
     algorithm: dict[str, Any] | None,
     forward_loop: ForwardLoop | None,
     progress: bool,
+    recipe_fingerprint: str = "",
 ) -> CalibrationResult:
     """Calibrate the installed quantizers; a failure takes them out of the model again."""
     placed = [(slot, quantizers[slot.name]) for slot in plan.slots]
     try:
-        return calibrate(model, placed, algorithm, forward_loop, progress=progress)
+        return calibrate(
+            model,
+            placed,
+            algorithm,
+            forward_loop,
+            progress=progress,
+            recipe_fingerprint=recipe_fingerprint,
+        )
     except BaseException:
         # A failed calibration must not leave a half-quantized model behind.
         remove_quantizers(model)

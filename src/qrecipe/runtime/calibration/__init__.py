@@ -64,8 +64,12 @@ def calibrate(
     forward_loop: ForwardLoop | None,
     *,
     progress: bool = True,
+    recipe_fingerprint: str = "",
 ) -> CalibrationResult:
-    """Calibrate the placed quantizers in place with the recipe's ``algorithm``."""
+    """Calibrate the placed quantizers in place with the recipe's ``algorithm``.
+
+    ``recipe_fingerprint``: the flat recipe's, recorded in layer-by-layer checkpoints.
+    """
     if algorithm is None:
         result = CalibrationResult()
         pending = [
@@ -79,7 +83,9 @@ def calibrate(
                 "take amax from each tensor at run time"
             )
         return result
-    calibration = Calibration(model, placed, algorithm, forward_loop, progress)
+    calibration = Calibration(
+        model, placed, algorithm, forward_loop, progress, recipe_fingerprint=recipe_fingerprint
+    )
     method = ALGORITHMS[algorithm["method"]]
     layerwise = algorithm.get("layerwise") or {}
     if layerwise.get("enable"):

@@ -80,6 +80,8 @@ class Calibration:
     result: CalibrationResult = field(default_factory=CalibrationResult)
     changed_parameters: set[int] = field(default_factory=set)
     """Parameters whose original is already kept for removal (by id), shared across layers."""
+    recipe_fingerprint: str = ""
+    """The flat recipe's fingerprint (what a layer-by-layer checkpoint belongs to)."""
 
     def option(self, name: str, default: Any) -> Any:
         """The algorithm option ``name``; ``default`` when it is absent or null."""
@@ -163,6 +165,7 @@ class Calibration:
             progress=False,
             result=self.result,
             changed_parameters=self.changed_parameters,
+            recipe_fingerprint=self.recipe_fingerprint,
         )
 
 

@@ -15,14 +15,16 @@ the reference:
    ``get_qdq_activations_from_prev_layer`` is true, the default of GPTQ, in which case they are
    the outputs of the calibrated, quantized layer ``i`` (its changed weights included).
 
-Only one layer's inputs are held at a time, and only one layer computes: the per-layer state
+Only one layer's inputs (and, while they are captured, the next one's) are held at a time, a
+layer's fake-quantized weights are dropped once it is done, and only one layer computes: the per-layer state
 of an algorithm (GPTQ's Hessians, AWQ's statistics) exists for one layer at a time, and a layer
 whose weights live elsewhere (offloaded with accelerate) is materialised by its own forward
 call only. Quantizers outside the decoder layers are calibrated afterwards by the same algorithm
 over the whole model. ``max`` calibrated layer by layer equals whole-model ``max`` exactly.
 A key-value cache in the captured arguments is reset before every replay.
-``checkpoint_dir``/``save_every`` (resuming an interrupted run) are not implemented: the report
-says so and calibration runs from the first layer.
+
+With ``checkpoint_dir``, each calibrated layer's state is saved and committed every
+``save_every`` layers; a rerun resumes after the last committed layer (see :mod:`.checkpoint`).
 """
 
 from __future__ import annotations
@@ -37,9 +39,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..placement.weights import forget_cached
 from ..quantizer import iter_stages
 from .base import Algorithm, Calibration, Placed
-from .collect import collectors_installed
+from .checkpoint import (
+    CheckpointMismatchError,
+    Identity,
+    LayerCheckpoint,
+    inputs_digest,
+    layer_state,
+    model_digest,
+    restore_layer_state,
+)
+from .collect import collectors_installed, process_count
 from .offload import materialized
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
@@ -152,15 +164,25 @@ class LayerRunner:
                 output = forward(*real_args, **_fresh_cache(real_kwargs))
                 state.output = _meta_like(output)
                 return output
+            if state.mode == "pass":
+                output = forward(*args, **kwargs)
+                state.output = _meta_like(output)
+                return output
             return forward(*args, **kwargs)
 
         return dispatch
 
+    def _skip(self, index: int) -> None:
+        """Replace layer ``index`` by its stand-in and let go of the inputs it was given."""
+        if not isinstance(self.layers[index], _Skipped):
+            self.layers[index] = _Skipped(self.modes[index].output)
+        self.modes[index].replay.clear()
+        self.modes[index].captured = []
+
     def capture(self, index: int, forward_loop: Callable[[nn.Module], Any]) -> list[Call]:
         """The inputs of layer ``index`` over ``forward_loop``, the layers before it skipped."""
-        if index >= 2 and not isinstance(self.layers[index - 2], _Skipped):
-            self.layers[index - 2] = _Skipped(self.modes[index - 2].output)
-            self.modes[index - 2].replay.clear()
+        if index >= 2:
+            self._skip(index - 2)
         if index >= 1:
             previous = self.modes[index - 1]
             previous.mode = "run"
@@ -175,6 +197,30 @@ class LayerRunner:
             current.mode = "original"
             if index >= 1:
                 self.modes[index - 1].mode = "original"
+        if not current.captured:
+            raise RuntimeError(
+                f"decoder layer {index} received no input while forward_loop ran: check that "
+                "forward_loop calls the model"
+            )
+        return current.captured
+
+
+    def capture_through(self, index: int, forward_loop: Callable[[nn.Module], Any]) -> list[Call]:
+        """The inputs of layer ``index`` computed by the layers before it, all of them running
+        (resuming: those layers were restored from a checkpoint, not calibrated in this run)."""
+        for mode in self.modes[:index]:
+            mode.mode = "pass"
+        current = self.modes[index]
+        current.mode = "capture"
+        current.captured = []
+        try:
+            with torch.no_grad():
+                forward_loop(self.model)
+        finally:
+            for mode in self.modes[: index + 1]:
+                mode.mode = "original"
+        for earlier in range(index - 1):
+            self._skip(earlier)
         if not current.captured:
             raise RuntimeError(
                 f"decoder layer {index} received no input while forward_loop ran: check that "
@@ -209,27 +255,28 @@ def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
             "set layerwise.enable: false"
         )
     path, layers = found
-    if options.get("checkpoint_dir") is not None:
-        calibration.result.warnings.append(
-            f"layerwise.checkpoint_dir {options['checkpoint_dir']!r}: per-layer checkpoints "
-            "(resuming an interrupted run) are not written by this runtime; calibration ran "
-            "from the first layer"
-        )
     writeback = algorithm.mutates_weights and options.get("calib_mutates_weights", True)
     qdq = options.get("get_qdq_activations_from_prev_layer")
     qdq = algorithm.qdq_between_layers if qdq is None else bool(qdq)
-    runner = LayerRunner(calibration.model, layers)
     count = len(layers)
+    save_every = int(options.get("save_every") or 1)
+    checkpoint = _checkpoint(calibration, options.get("checkpoint_dir"), count, save_every)
+    runner = LayerRunner(calibration.model, layers)
     bar = tqdm(
         total=count, desc="calibrating layers", unit="layer", disable=not calibration.progress
     )
     try:
         with runner.patched():
-            inputs = runner.capture(0, forward_loop)
+            if checkpoint is None:
+                start, inputs = 0, runner.capture(0, forward_loop)
+            else:
+                start, inputs = _resume(calibration, runner, checkpoint, path, qdq, writeback)
+                bar.update(start)
             batches = len(inputs)
-            for index in range(count):
+            for index in range(start, count):
                 layer = runner.originals[index]
-                placed = _inside(calibration.placed, f"{path}.{index}")
+                prefix = f"{path}.{index}"
+                placed = _inside(calibration.placed, prefix)
                 last = index + 1 == count
                 next_inputs: list[Call] | None = None
                 if not last and not qdq:
@@ -240,8 +287,15 @@ def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
                 # Only this layer's weights are loaded (when offloaded) while it calibrates.
                 with materialized(layer, writeback=writeback):
                     algorithm.run(calibration.restricted(layer, placed, _replay(layer, inputs)))
+                    if checkpoint is not None:
+                        state = layer_state(calibration, layer, placed, prefix)
+                        checkpoint.save_layer(index, state)
                 if not last and qdq:
                     next_inputs = runner.capture(index + 1, forward_loop)
+                # The layer has run for the last time: its quantized weights need not stay.
+                forget_cached(quantizer for _, quantizer in placed)
+                if checkpoint is not None and (last or (index + 1) % save_every == 0):
+                    checkpoint.commit(index + 1, inputs_digest(next_inputs or inputs))
                 bar.update(1)
                 inputs = next_inputs or []
     finally:
@@ -260,3 +314,66 @@ def calibrate_layerwise(calibration: Calibration, algorithm: Algorithm) -> None:
             for owner in {id(slot.parent): slot.parent for slot, _ in outside}.values():
                 stack.enter_context(materialized(owner, writeback=writeback))
             algorithm.run(rest)
+
+
+def _checkpoint(
+    calibration: Calibration, directory: str | None, count: int, save_every: int
+) -> LayerCheckpoint | None:
+    if directory is None:
+        return None
+    if process_count() > 1:
+        raise ValueError(
+            "layerwise.checkpoint_dir is for calibration in one process: in a torch.distributed "
+            "job every rank would write the same files; set it to null"
+        )
+    identity = Identity(
+        recipe=calibration.recipe_fingerprint,
+        model=model_digest(calibration.model),
+        layers=count,
+        save_every=save_every,
+    )
+    return LayerCheckpoint(directory, identity)
+
+
+def _resume(
+    calibration: Calibration,
+    runner: LayerRunner,
+    checkpoint: LayerCheckpoint,
+    path: str,
+    qdq: bool,
+    writeback: bool,
+) -> tuple[int, list[Call]]:
+    """Restore the layers a checkpoint holds; the first layer to calibrate and its inputs."""
+    forward_loop = calibration.forward_loop
+    assert forward_loop is not None
+    completed, expected = checkpoint.committed()
+    if completed == 0:
+        return 0, runner.capture(0, forward_loop)
+    # Once every layer is done, the last layer's inputs are what the digest covers.
+    checked = min(completed, len(runner.originals) - 1)
+    if not qdq:
+        # The restored layers' full-precision outputs, computed before any weight changes.
+        with collectors_installed(_inside(calibration.placed, path), {}):
+            inputs = runner.capture_through(checked, forward_loop)
+    for index in range(completed):
+        layer = runner.originals[index]
+        prefix = f"{path}.{index}"
+        state = checkpoint.load_layer(index)
+        with materialized(layer, writeback=writeback):
+            restore_layer_state(
+                calibration, layer, _inside(calibration.placed, prefix), prefix, state
+            )
+    if qdq:
+        inputs = runner.capture_through(checked, forward_loop)
+    if inputs_digest(inputs) != expected:
+        raise CheckpointMismatchError(
+            f"{checkpoint.directory}: the inputs of decoder layer {checked} differ from those of "
+            "the run that wrote the checkpoint: the calibration data (forward_loop) or the "
+            f"weights of the first {checked} layer(s) are not the same; remove the directory "
+            "or choose another layerwise.checkpoint_dir"
+        )
+    calibration.result.warnings.append(
+        f"layerwise: resumed from {checkpoint.directory}: decoder layers 0-{completed - 1} "
+        "restored from the checkpoint"
+    )
+    return completed, inputs

@@ -107,7 +107,7 @@ class OffloadedWeightHook:
 
     def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any) -> Any:
         result = self.inner.pre_forward(module, *args, **kwargs)
-        _swap_in_weight(module)
+        _swap_in_weight(module, cache=False)
         return result
 
     def post_forward(self, module: nn.Module, output: Any) -> Any:
@@ -169,14 +169,16 @@ def _pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     return args, kwargs
 
 
-def _swap_in_weight(module: nn.Module) -> None:
+def _swap_in_weight(module: nn.Module, *, cache: bool = True) -> None:
     wiring = LayerWiring.of(module)
     if wiring is None or wiring.weight is None:
         return
     quantizer = quantizer_at(module, wiring.weight)
     if is_active(quantizer):
         original = weights.parameter(module, "weight")
-        weights.swap_in(module, "weight", weights.quantize_weight(quantizer, original))
+        weights.swap_in(
+            module, "weight", weights.quantize_weight(quantizer, original, cache=cache)
+        )
 
 
 def _post_hook(

@@ -9,6 +9,7 @@ quantizer changes.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -32,11 +33,20 @@ def parameter(module: nn.Module, name: str) -> torch.Tensor:
     return value
 
 
-def quantize_weight(quantizer: AnyQuantizer, weight: torch.Tensor) -> torch.Tensor:
-    """Fake-quantized ``weight``; reused across calls while weight and quantizer are unchanged."""
+def quantize_weight(
+    quantizer: AnyQuantizer, weight: torch.Tensor, *, cache: bool = True
+) -> torch.Tensor:
+    """Fake-quantized ``weight``; reused across calls while weight and quantizer are unchanged.
+
+    ``cache``: False for weights loaded afresh at every call (offloaded by accelerate): a kept
+    copy would never be reused, and would hold in memory what offloading keeps on disk.
+    """
     cacheable = (
-        quantizer.cache_weights and not (torch.is_grad_enabled() and weight.requires_grad)
-    ) and not any(s._collector is not None for s in iter_stages(quantizer))
+        cache
+        and quantizer.cache_weights
+        and not (torch.is_grad_enabled() and weight.requires_grad)
+        and not any(s._collector is not None for s in iter_stages(quantizer))
+    )
     if not cacheable:
         quantized: torch.Tensor = quantizer(weight)
         return quantized
@@ -47,6 +57,13 @@ def quantize_weight(quantizer: AnyQuantizer, weight: torch.Tensor) -> torch.Tens
     result: torch.Tensor = quantizer(weight)
     _WEIGHT_CACHE[quantizer] = (key, result)
     return result
+
+
+def forget_cached(quantizers: Iterable[AnyQuantizer]) -> None:
+    """Drop the fake-quantized weights kept for ``quantizers`` (layer-by-layer calibration is
+    done with a layer: keeping its copy would hold every layer's by the end)."""
+    for quantizer in quantizers:
+        _WEIGHT_CACHE.pop(quantizer, None)
 
 
 def swap_in(module: nn.Module, name: str, quantized: torch.Tensor) -> None:
