@@ -36,6 +36,7 @@ the file had).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import platform
@@ -387,13 +388,18 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
     names = [] if args.skip_builtins else [info.name for info in qrecipe.list_recipes()]
     if args.quick:
         names = names[::6]
-    for name in names:
-        task = by_name[MINILM if name.startswith("huggingface/bert/") else LLAMA]
-        flat = qrecipe.resolve(name)
-        row, _ = quality(task, flat, references[task.name])
-        method = (flat["quantize"]["algorithm"] or {}).get("method")
-        results["builtins"].append({"recipe": name, "model": task.name, "algorithm": method, **row})
-        print(f"  {name}: cosine {row['cosine']:.4f}", flush=True)
+    # Recipes with layer-by-layer checkpoints write them in a directory relative to the working
+    # directory: a fresh one, so that no run resumes (or is refused by) an earlier run's files.
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        for name in names:
+            task = by_name[MINILM if name.startswith("huggingface/bert/") else LLAMA]
+            flat = qrecipe.resolve(name)
+            row, _ = quality(task, flat, references[task.name])
+            method = (flat["quantize"]["algorithm"] or {}).get("method")
+            results["builtins"].append(
+                {"recipe": name, "model": task.name, "algorithm": method, **row}
+            )
+            print(f"  {name}: cosine {row['cosine']:.4f}", flush=True)
     return results
 
 

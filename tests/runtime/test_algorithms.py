@@ -190,14 +190,16 @@ def test_gptq_column_quantizer_equals_whole_matrix_quantization(attributes):
         assert torch.equal(column(weight, index), whole[:, index]), index
 
 
-def test_gptq_static_nvfp4_rounds_onto_the_grid_with_less_output_error():
+def test_gptq_static_nvfp4_rounds_onto_the_grid_with_less_output_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the recipe saves per-layer checkpoints in a relative directory
     flat = qrecipe.resolve("general/ptq/nvfp4_default-kv_none-gptq")
     plain = tiny_llama()
     apply(plain, with_algorithm("general/ptq/nvfp4_default-kv_none-gptq", {"method": "max"}),
           forward_loop=LOOP, progress=False)  # fmt: skip
     model = tiny_llama()
     report = apply(model, flat, forward_loop=LOOP, progress=False)
-    assert any("checkpoint_dir" in w for w in report.warnings)
+    manifest = tmp_path / flat["quantize"]["algorithm"]["layerwise"]["checkpoint_dir"]
+    assert (manifest / "manifest.json").is_file()
     for name in ("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"):
         layer = model.get_submodule(name)
         weight = layer.weight.detach()
@@ -413,7 +415,8 @@ CASES = [(recipe, kind) for recipe in BUILTINS for kind in models_for(recipe)]
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("recipe", "kind"), CASES, ids=[f"{k}:{r}" for r, k in CASES])
-def test_every_builtin_recipe_applies(recipe, kind):
+def test_every_builtin_recipe_applies(recipe, kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # recipes with layer-by-layer checkpoints write them here
     model = MODELS[kind]()
     flat = qrecipe.resolve(recipe)
     report = apply(model, flat, forward_loop=LOOP, progress=False)

@@ -109,3 +109,35 @@ def test_offloaded_model_without_quantizers_after_remove(tmp_path):
     remove(model)
     with torch.no_grad():
         assert torch.equal(model(DATA[0]).logits, expected)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "algorithm"),
+    [
+        ("general/ptq/w4a16_int4_awq", {"method": "awq_lite", "alpha_step": 0.5}),
+        ("general/ptq/int8_smoothquant-kv_fp8", None),
+        ("general/ptq/w4a16_int4_awq", {"method": "gptq", "layerwise": {"enable": True}}),
+    ],
+    ids=["awq_lite", "smoothquant", "gptq-layerwise"],
+)
+def test_remove_restores_offloaded_weights_changed_by_calibration(tmp_path, recipe, algorithm):
+    reference = tiny_llama(layers=3)
+    expected = {k: v.clone() for k, v in reference.state_dict().items()}
+    with torch.no_grad():
+        expected_logits = reference(DATA[0]).logits
+    model = offloaded(tmp_path)
+    apply(model, with_algorithm(recipe, algorithm), forward_loop=LOOP, progress=False)
+    with torch.no_grad():
+        changed = model(DATA[0]).logits
+    remove(model)
+    # What accelerate loads at each call, from memory (layer 1) and disk (layer 2), is the
+    # original again, and no changed copy is left in memory.
+    weights_map = model.model.layers[2].mlp.down_proj._hf_hook.weights_map
+    for key, value in expected.items():
+        if key.startswith(("model.layers.1.", "model.layers.2.")):
+            assert torch.equal(weights_map.dataset[key], value), key
+    assert not [k for k in weights_map.dataset.state_dict if k.startswith("model.layers.2.")]
+    with torch.no_grad():
+        assert torch.equal(model(DATA[0]).logits, expected_logits)
+    assert not torch.equal(changed, expected_logits)
+    assert model.model.layers[2].mlp.up_proj.weight.device.type == "meta"

@@ -50,7 +50,7 @@ def _update_tensor(digest: Any, tensor: torch.Tensor) -> None:
     if tensor.device.type == "meta":
         return
     data = tensor.detach().contiguous().cpu().reshape(-1).view(torch.uint8)
-    digest.update(memoryview(data.numpy()))
+    digest.update(data.numpy().data)
 
 
 def _update_value(digest: Any, value: Any) -> None:
@@ -163,9 +163,7 @@ def restore_layer_state(
         saved = saved_quantizers.get(_relative(slot.name, prefix))
         stages = iter_stages(quantizer)
         if saved is None or len(saved) != len(stages):
-            raise CheckpointMismatchError(
-                f"the checkpoint has no state for quantizer {slot.name}"
-            )
+            raise CheckpointMismatchError(f"the checkpoint has no state for quantizer {slot.name}")
         for stage, values in zip(stages, saved, strict=True):
             if values["attributes"] != stage.attributes:
                 stage.configure(values["attributes"])

@@ -16,12 +16,12 @@ the reference:
    the outputs of the calibrated, quantized layer ``i`` (its changed weights included).
 
 Only one layer's inputs (and, while they are captured, the next one's) are held at a time, a
-layer's fake-quantized weights are dropped once it is done, and only one layer computes: the per-layer state
-of an algorithm (GPTQ's Hessians, AWQ's statistics) exists for one layer at a time, and a layer
-whose weights live elsewhere (offloaded with accelerate) is materialised by its own forward
-call only. Quantizers outside the decoder layers are calibrated afterwards by the same algorithm
-over the whole model. ``max`` calibrated layer by layer equals whole-model ``max`` exactly.
-A key-value cache in the captured arguments is reset before every replay.
+layer's fake-quantized weights are dropped once it is done, and only one layer computes: the
+per-layer state of an algorithm (GPTQ's Hessians, AWQ's statistics) exists for one layer at a
+time, and a layer whose weights live elsewhere (offloaded with accelerate) is materialised by
+its own forward call only. Quantizers outside the decoder layers are calibrated afterwards by
+the same algorithm over the whole model. ``max`` calibrated layer by layer equals whole-model
+``max`` exactly. A key-value cache in the captured arguments is reset before every replay.
 
 With ``checkpoint_dir``, each calibrated layer's state is saved and committed every
 ``save_every`` layers; a rerun resumes after the last committed layer (see :mod:`.checkpoint`).
@@ -203,7 +203,6 @@ class LayerRunner:
                 "forward_loop calls the model"
             )
         return current.captured
-
 
     def capture_through(self, index: int, forward_loop: Callable[[nn.Module], Any]) -> list[Call]:
         """The inputs of layer ``index`` computed by the layers before it, all of them running

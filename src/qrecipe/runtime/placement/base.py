@@ -20,6 +20,7 @@ from torch.utils.hooks import RemovableHandle
 from typing_extensions import Self
 
 from ..attributes import default_attributes
+from ..offloading import module_offload_hook, restore_in_store
 from ..quantizer import AnyQuantizer, SequentialQuantizer, TensorQuantizer, iter_stages
 
 # Owner attribute holding its Wiring; a plain attribute so that pickling the model keeps it.
@@ -146,8 +147,13 @@ class Wiring:
         with torch.no_grad():
             for name, original in self.originals.items():
                 parameter = module._parameters[name]
-                if parameter is not None:
+                if parameter is not None and parameter.device.type != "meta":
                     parameter.copy_(original)
+        hook = module_offload_hook(module)
+        if hook is not None:
+            # Offloaded weights are loaded from accelerate's store at each call: the changed
+            # values written there during calibration must give way to the originals.
+            restore_in_store(hook, self.originals)
         self.originals.clear()
 
 

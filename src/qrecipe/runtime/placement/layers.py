@@ -176,9 +176,7 @@ def _swap_in_weight(module: nn.Module, *, cache: bool = True) -> None:
     quantizer = quantizer_at(module, wiring.weight)
     if is_active(quantizer):
         original = weights.parameter(module, "weight")
-        weights.swap_in(
-            module, "weight", weights.quantize_weight(quantizer, original, cache=cache)
-        )
+        weights.swap_in(module, "weight", weights.quantize_weight(quantizer, original, cache=cache))
 
 
 def _post_hook(
