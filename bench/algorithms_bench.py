@@ -405,7 +405,7 @@ def run_quality(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- memory ----------------------------------------------------------------------------------------
 
-MEMORY_HIDDEN, MEMORY_INTERMEDIATE = 128, 1024
+MEMORY_HIDDEN, MEMORY_INTERMEDIATE = 256, 2048
 
 MEMORY_CASES = {
     "gptq whole-model": ("general/ptq/w4a16_int4_awq", {"method": "gptq"}, False),
@@ -419,6 +419,11 @@ MEMORY_CASES = {
         "general/ptq/fp8_default-kv_fp8",
         {"method": "max", "layerwise": {"enable": True}},
         False,
+    ),
+    "max whole-model, weights offloaded to disk": (
+        "general/ptq/fp8_default-kv_fp8",
+        {"method": "max"},
+        True,
     ),
     "max layer by layer, weights offloaded to disk": (
         "general/ptq/fp8_default-kv_fp8",
@@ -530,6 +535,9 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
         "max layer by layer / whole-model": ratio("max layer by layer", "max whole-model"),
         "max layer by layer offloaded / whole-model in memory": ratio(
             "max layer by layer, weights offloaded to disk", "max whole-model"
+        ),
+        "max whole-model offloaded / whole-model in memory": ratio(
+            "max whole-model, weights offloaded to disk", "max whole-model"
         ),
     }
     return measured

@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import qrecipe  # noqa: E402
-from qrecipe.runtime import apply, iter_quantizers, remove  # noqa: E402
+from qrecipe.runtime import CheckpointMismatchError, apply, iter_quantizers, remove  # noqa: E402
 from qrecipe.runtime.quantizer import iter_stages  # noqa: E402
 from tiny_models import batches, loop_over, tiny_llama  # noqa: E402
 
@@ -159,7 +159,7 @@ def interrupted_checkpoint(directory: Path, recipe: str = "general/ptq/w4a16_int
 
 def refused_without_change(model: torch.nn.Module, flat: dict[str, Any], match: str) -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(CheckpointMismatchError, match=match):
         apply(model, flat, forward_loop=LOOP, progress=False)
     assert not list(iter_quantizers(model))
     assert_same(dict(model.state_dict()), before)
@@ -186,7 +186,7 @@ def test_a_checkpoint_of_other_weights_or_data_is_refused(tmp_path):
     refused_without_change(model, flat, "inputs of decoder layer 1 differ")
     other_data = batches(seed=7)
     model = tiny_llama(layers=LAYERS)
-    with pytest.raises(ValueError, match="calibration data"):
+    with pytest.raises(CheckpointMismatchError, match="calibration data"):
         apply(model, flat, forward_loop=loop_over(other_data), progress=False)
     assert not list(iter_quantizers(model))
 

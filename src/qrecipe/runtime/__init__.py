@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from .apply import apply, quantized, remove
-from .calibration import SUPPORTED_ALGORITHMS
+from .calibration import SUPPORTED_ALGORITHMS, CheckpointMismatchError
 from .errors import UnsupportedRecipeError
 from .kernels import BACKENDS
 from .load import CheckpointError, load
@@ -55,6 +55,7 @@ __all__ = [
     "SUPPORTED_ALGORITHMS",
     "AmaxStats",
     "CheckpointError",
+    "CheckpointMismatchError",
     "EntryRecord",
     "QuantReport",
     "QuantizerRecord",

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .apply import apply, configure, load_recipe, plan_and_check
-from .calibration import CalibrationResult
+from .calibration import CalibrationResult, CheckpointMismatchError
 from .errors import UnsupportedRecipeError, unsupported
 from .export import ExportResult, check_exportable, export
 from .export.fusion import check_groups, shared_input_groups
@@ -220,9 +220,16 @@ def quantize_to_checkpoint(
                     m(**batch)
 
         with timed(timings, "quantize"):
-            report = apply(
-                model, flat, forward_loop=forward_loop, backend=options.backend, progress=progress
-            )
+            try:
+                report = apply(
+                    model,
+                    flat,
+                    forward_loop=forward_loop,
+                    backend=options.backend,
+                    progress=progress,
+                )
+            except CheckpointMismatchError as exc:
+                raise QuantizeError(str(exc)) from None
         with timed(timings, "export"):
             result = export(
                 model,

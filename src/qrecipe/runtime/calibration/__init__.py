@@ -4,9 +4,10 @@ One module per algorithm, each defining an :class:`~.base.Algorithm` (its name i
 options it accepts with a rule for each, and how it runs): :mod:`.max`, :mod:`.mse`,
 :mod:`.smoothquant`, :mod:`.awq` (``awq_lite``, ``awq_clip``, ``awq_full``), :mod:`.gptq` and
 :mod:`.headroom` (``nvfp4_act_headroom``). :mod:`.layerwise` runs any of them one decoder layer
-at a time (``layerwise: {enable: true}``); :mod:`.offload` loads weights that accelerate
-offloads. :mod:`.collect` gathers activation statistics from ``forward_loop`` and reduces them
-across the processes of a torch.distributed job; :mod:`.options` holds the option rules.
+at a time (``layerwise: {enable: true}``), :mod:`.checkpoint` saves and resumes such runs;
+:mod:`.offload` loads weights that accelerate offloads. :mod:`.collect` gathers activation
+statistics from ``forward_loop`` and reduces them across the processes of a torch.distributed
+job; :mod:`.options` holds the option rules.
 A new algorithm is a new module whose :class:`~.base.Algorithm` is added to
 :data:`ALGORITHMS`; recipes that name it then pass the runtime's checks.
 """
@@ -20,6 +21,7 @@ from torch import nn
 from ..quantizer import iter_stages
 from .awq import AWQ_CLIP, AWQ_FULL, AWQ_LITE
 from .base import Algorithm, Calibration, CalibrationResult, ForwardLoop, Placed
+from .checkpoint import CheckpointMismatchError
 from .gptq import GPTQ
 from .headroom import NVFP4_ACT_HEADROOM
 from .layerwise import calibrate_layerwise
@@ -52,6 +54,7 @@ __all__ = [
     "Algorithm",
     "Calibration",
     "CalibrationResult",
+    "CheckpointMismatchError",
     "ForwardLoop",
     "calibrate",
 ]
