@@ -94,15 +94,21 @@ def assert_same(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
 
 
 CASES = [
-    ("general/ptq/w4a16_int4_awq", "gptq", {"block_size": 16}),  # quantized inputs between layers
-    ("general/ptq/w4a16_int4_awq", "awq_lite", {"alpha_step": 0.5}),  # weights change
-    ("general/ptq/int8_smoothquant-kv_fp8", "smoothquant", {}),  # attributes change too
-    ("general/ptq/fp8_default-kv_fp8", "max", {}),
+    # GPTQ: each layer's inputs are the quantized outputs of the one before, weights change.
+    ("general/ptq/w4a16_int4_awq", "gptq", {"block_size": 16}, 1),
+    ("general/ptq/w4a16_int4_awq", "gptq", {"block_size": 16}, 2),
+    # AWQ: full-precision inputs, weights change; SmoothQuant also changes attributes.
+    ("general/ptq/w4a16_int4_awq", "awq_lite", {"alpha_step": 0.5}, 2),
+    ("general/ptq/int8_smoothquant-kv_fp8", "smoothquant", {}, 1),
+    ("general/ptq/fp8_default-kv_fp8", "max", {}, 1),
 ]
 
 
-@pytest.mark.parametrize(("recipe", "method", "options"), CASES, ids=[c[1] for c in CASES])
-@pytest.mark.parametrize("save_every", [1, 2])
+@pytest.mark.parametrize(
+    ("recipe", "method", "options", "save_every"),
+    CASES,
+    ids=[f"{c[1]}-every-{c[3]}" for c in CASES],
+)
 def test_an_interrupted_run_resumes_to_the_quantizers_of_a_straight_run(
     tmp_path, recipe, method, options, save_every
 ):
