@@ -313,6 +313,40 @@ def test_layer_by_layer_max_equals_whole_model_max():
     assert checked > 10
 
 
+def test_layer_by_layer_lets_go_of_inputs_and_quantized_weights_of_layers_done():
+    import weakref
+
+    from qrecipe.runtime.placement import weights
+
+    model = tiny_llama(layers=4)
+    inputs: dict[int, list[weakref.ref[torch.Tensor]]] = {}
+    alive_at_last_layer: list[int] = []
+
+    def remember(index: int) -> Any:
+        def hook(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            hidden = args[0] if args else kwargs["hidden_states"]
+            if hidden.device.type != "meta":  # skipped layers pass placeholders along
+                inputs.setdefault(index, []).append(weakref.ref(hidden))
+            if index == 3:
+                gc.collect()
+                alive_at_last_layer.extend(
+                    i for i in (0, 1) for ref in inputs.get(i, []) if ref() is not None
+                )
+
+        return hook
+
+    for index, layer in enumerate(model.model.layers):
+        layer.register_forward_pre_hook(remember(index), with_kwargs=True)
+    flat = with_algorithm(
+        "general/ptq/w4a16_int4_awq", {"method": "gptq", "layerwise": {"enable": True}}
+    )
+    apply(model, flat, forward_loop=LOOP, progress=False)
+    assert inputs.keys() == {0, 1, 2, 3}
+    assert not alive_at_last_layer  # layers 0 and 1 are done: their inputs are gone
+    decoder = {id(q) for name, q in iter_quantizers(model) if ".layers." in name}
+    assert not any(id(q) in decoder for q in weights._WEIGHT_CACHE.keys())
+
+
 def test_layer_by_layer_refuses_a_model_without_decoder_layers():
     model = tiny_bert()
     before = state(model)
