@@ -344,7 +344,7 @@ def test_layer_by_layer_lets_go_of_inputs_and_quantized_weights_of_layers_done()
     assert inputs.keys() == {0, 1, 2, 3}
     assert not alive_at_last_layer  # layers 0 and 1 are done: their inputs are gone
     decoder = {id(q) for name, q in iter_quantizers(model) if ".layers." in name}
-    assert not any(id(q) in decoder for q in weights._WEIGHT_CACHE.keys())
+    assert not any(id(q) in decoder for q in weights._WEIGHT_CACHE)
 
 
 def test_layer_by_layer_refuses_a_model_without_decoder_layers():
