@@ -340,7 +340,7 @@ def test_layer_by_layer_lets_go_of_inputs_and_quantized_weights_of_layers_done()
     flat = with_algorithm(
         "general/ptq/w4a16_int4_awq", {"method": "gptq", "layerwise": {"enable": True}}
     )
-    apply(model, flat, forward_loop=LOOP, progress=False)
+    apply(model, flat, forward_loop=LOOP, progress=False, cache_weights=True)
     assert inputs.keys() == {0, 1, 2, 3}
     assert not alive_at_last_layer  # layers 0 and 1 are done: their inputs are gone
     decoder = {id(q) for name, q in iter_quantizers(model) if ".layers." in name}
