@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,8 +79,13 @@ class Calibration:
     forward_loop: ForwardLoop | None
     progress: bool
     result: CalibrationResult = field(default_factory=CalibrationResult)
-    changed_parameters: set[int] = field(default_factory=set)
-    """Parameters whose original is already kept for removal (by id), shared across layers."""
+    changed_parameters: weakref.WeakValueDictionary[int, torch.Tensor] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    """Parameters whose original is already kept for removal (by id), shared across layers.
+
+    Weak: an offloaded layer's parameters are new tensors each time they are loaded, and a
+    freed one's id can come back for another parameter, which must not count as kept."""
     recipe_fingerprint: str = ""
     """The flat recipe's fingerprint (what a layer-by-layer checkpoint belongs to)."""
 
@@ -149,7 +155,7 @@ class Calibration:
             if wiring is None:
                 raise ValueError(f"{type(module).__name__} carries no quantizers")
             wiring.keep_original(module, name)
-            self.changed_parameters.add(id(parameter))
+            self.changed_parameters[id(parameter)] = parameter
         with torch.no_grad():
             parameter.copy_(value.to(dtype=parameter.dtype, device=parameter.device))
 
