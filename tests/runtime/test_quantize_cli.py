@@ -389,3 +389,32 @@ def test_says_what_to_install_without_the_runtime(tmp_path: Path, model_dir: Pat
     assert "torch is missing" in result.stderr
     assert "qrecipe[quantize]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_refuses_a_layerwise_checkpoint_of_another_run(
+    capsys: Any, tmp_path: Path, model_dir: Path
+) -> None:
+    import copy
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    manifest = {
+        "format": "qrecipe layerwise calibration checkpoint",
+        "version": 1,
+        "recipe": "sha256:" + "0" * 64,
+        "completed": 1,
+    }
+    (checkpoints / "manifest.json").write_text(json.dumps(manifest))
+    flat = copy.deepcopy(qrecipe.resolve("general/ptq/w4a16_int4_awq"))
+    flat["quantize"]["algorithm"] = {
+        "method": "gptq",
+        "layerwise": {"enable": True, "checkpoint_dir": str(checkpoints)},
+    }
+    flat["fingerprint"] = qrecipe.fingerprint(flat)
+    path = tmp_path / "gptq.flat.json"
+    path.write_text(qrecipe.pretty_json(flat))
+    out = tmp_path / "out"
+    refused(capsys, 2, "belongs to another recipe fingerprint", str(model_dir), "--recipe",
+            str(path), "--out", str(out))  # fmt: skip
+    assert not out.exists()
+    assert json.loads((checkpoints / "manifest.json").read_text()) == manifest
