@@ -174,20 +174,30 @@ def test_one_version_everywhere(capsys):
     assert importlib.metadata.version("qrecipe") == qrecipe.__version__
 
 
-def test_version_is_answered_without_importing_the_recipe_language():
+def test_version_is_answered_without_importing_the_subcommands():
     program = (
         "import sys\n"
         "from qrecipe.cli import main\n"
         "try:\n"
         "    main(['--version'])\n"
         "except SystemExit as exit:\n"
-        "    print(exit.code, sorted(m for m in sys.modules if m.startswith('qrecipe')))\n"
+        "    print(exit.code)\n"
+        "    print(sorted(m for m in sys.modules if m.startswith(('qrecipe.cli.', 'qrecipe.review'))))\n"
     )
     run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
-    assert run.stdout.splitlines() == [
-        f"qrecipe {qrecipe.__version__}",
-        "0 ['qrecipe', 'qrecipe.cli']",
-    ]
+    assert run.stdout.splitlines() == [f"qrecipe {qrecipe.__version__}", "0", "[]"]
+
+
+def test_the_package_schema_function_is_not_hidden_by_the_schema_subpackage():
+    # qrecipe.schema is the language's schema() even after the subpackage of the same name
+    # (the published files) has been imported directly.
+    program = (
+        "import qrecipe.schema, qrecipe\n"
+        "print(callable(qrecipe.schema), qrecipe.schema('flat')['$id'])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[0] == "True"
 
 
 def test_validate_reads_standard_input_as_dash(files):
