@@ -44,8 +44,10 @@ export function everyProblem(resolver, located, first, finish) {
     if (pruned === null) break;
     const [resolution, error, site] = resolver.expandSource(pruned);
     if (resolution !== null) {
-      // (Snippets are checked by resolving them alone.)
-      if (top.kind !== RECIPE) break;
+      // (Snippets are checked by resolving them alone.) Flattening fills what was left out with
+      // defaults (a recipe without its metadata or algorithm), so its problems could be
+      // consequences of that.
+      if (top.kind !== RECIPE || !entriesAndImportsOnly(dropped)) break;
       try {
         finish(resolution);
       } catch (problems) {
@@ -60,6 +62,12 @@ export function everyProblem(resolver, located, first, finish) {
     if (site !== null) pending.push(site);
   }
   return sortDiagnostics(unique(found));
+}
+
+/** Whether the parts left out of a recipe are only quant_cfg entries and import names. */
+function entriesAndImportsOnly(dropped) {
+  const entries = `/${ENTRIES_AT[RECIPE].join('/')}/`;
+  return [...dropped].every((p) => p.startsWith('/imports/') || p.startsWith(entries));
 }
 
 function unique(diagnostics) {

@@ -73,7 +73,9 @@ def every_problem(
             warnings.simplefilter("ignore", RecipeDeprecationWarning)
             resolution, error, site = resolver.expand_source(pruned)
             if resolution is not None:
-                if top.kind != RECIPE:
+                if top.kind != RECIPE or not _entries_and_imports_only(dropped):
+                    # Flattening fills what was left out with defaults (a recipe without its
+                    # metadata or algorithm), so its problems could be consequences of that.
                     break
                 try:
                     finish(resolution)
@@ -116,6 +118,12 @@ def _independent(
     return [
         d for d in diagnostics if d.file != file or not any(_related(d.pointer, p) for p in dropped)
     ]
+
+
+def _entries_and_imports_only(dropped: set[str]) -> bool:
+    """Whether the parts left out of a recipe are only quant_cfg entries and import names."""
+    entries = "/" + "/".join(_ENTRIES_AT[RECIPE]) + "/"
+    return all(p.startswith(("/imports/", entries)) for p in dropped)
 
 
 def _unit(pointer: str, kind: str) -> str | None:
