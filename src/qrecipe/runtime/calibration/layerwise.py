@@ -214,28 +214,23 @@ class LayerRunner:
             previous = self.modes[index - 1]
             previous.mode = "run"
             previous.replay = deque(previous.captured)
-        current = self.modes[index]
-        current.mode = "capture"
-        current.captured = []
-        try:
-            with torch.no_grad():
-                forward_loop(self.model)
-        finally:
-            current.mode = "original"
-            if index >= 1:
-                self.modes[index - 1].mode = "original"
-        if not current.captured:
-            raise RuntimeError(
-                f"decoder layer {index} received no input while forward_loop ran: check that "
-                "forward_loop calls the model"
-            )
-        return current.captured
+        return self._run_capturing(index, forward_loop, self.modes[max(index - 1, 0) : index])
 
     def capture_through(self, index: int, forward_loop: Callable[[nn.Module], Any]) -> list[Call]:
         """The inputs of layer ``index`` computed by the layers before it, all of them running
         (resuming: those layers were restored from a checkpoint, not calibrated in this run)."""
         for mode in self.modes[:index]:
             mode.mode = "pass"
+        captured = self._run_capturing(index, forward_loop, self.modes[:index])
+        for earlier in range(index - 1):
+            self._skip(earlier)
+        return captured
+
+    def _run_capturing(
+        self, index: int, forward_loop: Callable[[nn.Module], Any], running: list[_LayerMode]
+    ) -> list[Call]:
+        """Run ``forward_loop`` capturing the inputs of layer ``index``; the layers ``running``
+        (set up by the caller) and the captured one are back to their own forward after."""
         current = self.modes[index]
         current.mode = "capture"
         current.captured = []
@@ -243,10 +238,8 @@ class LayerRunner:
             with torch.no_grad():
                 forward_loop(self.model)
         finally:
-            for mode in self.modes[: index + 1]:
+            for mode in [*running, current]:
                 mode.mode = "original"
-        for earlier in range(index - 1):
-            self._skip(earlier)
         if not current.captured:
             raise RuntimeError(
                 f"decoder layer {index} received no input while forward_loop ran: check that "
