@@ -45,6 +45,7 @@ class Statistics:
     slowest: tuple[float, str] = (0.0, "")
     # Not a failure (messages may be worded differently), but worth knowing.
     messages_differ: int = 0
+    message_examples: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, case: Case, python: dict[str, Any], javascript: dict[str, Any]) -> None:
         self.cases += 1
@@ -69,6 +70,14 @@ class Statistics:
             )
         ):
             self.messages_differ += 1
+            if len(self.message_examples) < 20:
+                self.message_examples.append(
+                    {
+                        "code": first[0]["code"],
+                        "python": [first[0]["message"], first[0]["hint"]],
+                        "javascript": [theirs[0]["message"], theirs[0]["hint"]],
+                    }
+                )
 
     def report(self) -> dict[str, Any]:
         def summary(values: list[float]) -> dict[str, float]:
@@ -89,6 +98,7 @@ class Statistics:
             "python_max_rss_mb": round(self.python_rss_mb, 1),
             "slowest_case_ms": round(self.slowest[0] * 1000, 1),
             "first_message_or_hint_differs": self.messages_differ,
+            "message_examples": self.message_examples,
         }
 
 
