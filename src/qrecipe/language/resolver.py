@@ -132,6 +132,28 @@ class SourceFile:
         position = (doc or self.body_doc).position(pointer, key=key)
         return position if position else (None, None)
 
+    def error(
+        self,
+        error_type: type[RecipeError],
+        message: str,
+        pointer: str,
+        *,
+        chain: tuple[str, ...] = (),
+        hint: str | None = None,
+        key: bool = False,
+    ) -> RecipeError:
+        """An ``error_type`` at ``pointer`` of this file (at its key with ``key``)."""
+        line, column = self.where(pointer, key=key)
+        return error_type(
+            message,
+            file=self.display,
+            line=line,
+            column=column,
+            pointer=pointer,
+            chain=chain,
+            hint=hint,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -423,13 +445,10 @@ class _Expansion:
             )
         else:
             message = f"the recipe expands to {what}"
-        line, column = source.where(pointer)
-        raise RecipeLimitError(
+        raise source.error(
+            RecipeLimitError,
             message,
-            file=source.display,
-            line=line,
-            column=column,
-            pointer=pointer,
+            pointer,
             chain=chain,
             hint="an import used many times multiplies the recipe; import a snippet once, "
             "or split the recipe",
@@ -501,15 +520,13 @@ class _Expansion:
         if recipe_file is not None:
             source = self.resolver.read(recipe_file, standalone_kind=RECIPE_METADATA)
             if "quantize" in source.body and quantize_file is not None:
-                line, column = source.where("/quantize", key=True)
-                raise RecipeSemanticError(
+                raise source.error(
+                    RecipeSemanticError,
                     f"{located.display} has both a 'quantize' section here "
                     f"and {quantize_file.display}",
-                    file=recipe_file.display,
-                    line=line,
-                    column=column,
-                    pointer="/quantize",
+                    "/quantize",
                     hint="keep the quantize section in one place",
+                    key=True,
                 )
             tree = self.recipe(source)
         elif metadata_file is not None:
@@ -565,14 +582,11 @@ class _Expansion:
                     at = join_pointer(at, index)
                 value = self.import_value(name, source, at, chain, place)
                 if not isinstance(value, dict):
-                    line, column = source.where(at)
-                    raise ImportKindError(
+                    raise source.error(
+                        ImportKindError,
                         f"'$import: {name}' in a mapping needs a dict snippet, "
                         f"but {source.imports[name]} is a list snippet",
-                        file=source.display,
-                        line=line,
-                        column=column,
-                        pointer=at,
+                        at,
                         chain=chain,
                         hint="splice list snippets into quant_cfg "
                         "with a list item '- $import: name'",
@@ -673,31 +687,20 @@ class _Expansion:
         found = self.locate_import(name, source, chain)
         if found.real in self.stack:
             cycle = [*chain, found.display]
-            line, column = source.where(pointer)
-            raise ImportCycleError(
+            raise source.error(
+                ImportCycleError,
                 "import cycle: " + " -> ".join(cycle),
-                file=source.display,
-                line=line,
-                column=column,
-                pointer=pointer,
+                pointer,
                 chain=tuple(cycle),
                 hint="a snippet must not import itself, directly or through other snippets",
             )
         if len(self.stack) >= MAX_IMPORT_DEPTH or self.files_imported >= MAX_IMPORTED_FILES:
-            line, column = source.where(pointer)
             message = (
                 f"imports nest deeper than {MAX_IMPORT_DEPTH} levels"
                 if len(self.stack) >= MAX_IMPORT_DEPTH
                 else f"more than {MAX_IMPORTED_FILES} imports in one recipe"
             )
-            raise RecipeLimitError(
-                message,
-                file=source.display,
-                line=line,
-                column=column,
-                pointer=pointer,
-                chain=chain,
-            )
+            raise source.error(RecipeLimitError, message, pointer, chain=chain)
         self.files_imported += 1
         try:
             return self.resolver.read(found)
