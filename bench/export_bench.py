@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memory import tensor_memory_peak
+
 RESULTS = Path(__file__).parent / "results"
 
 # (export format, recipe); the AWQ recipes run with max calibration here, so that the cases time
@@ -86,27 +88,6 @@ def recipe(name: str) -> dict[str, Any]:
         flat["quantize"]["algorithm"] = {"method": "max"}
         flat["fingerprint"] = qrecipe.fingerprint(flat)
     return flat
-
-
-def tensor_memory_peak(work: Any) -> tuple[int, Any]:
-    """(the most tensor bytes allocated at once while ``work`` runs, its result).
-
-    From PyTorch's profiler, which records every allocation and release of the CPU allocator.
-    """
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        result = work()
-    changes = sorted(
-        (event.time_range.start, event.self_cpu_memory_usage)
-        for event in profiler.events()
-        if event.self_cpu_memory_usage
-    )
-    live = peak = 0
-    for _, change in changes:
-        live += change
-        peak = max(peak, live)
-    return peak, result
 
 
 def disk_bytes(directory: Path) -> int:

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memory import tensor_memory_peak
+
 RESULTS = Path(__file__).parent / "results"
 
 # (model, recipe): MiniLM is a BERT encoder, so its FP8 row uses the BERT adaptation.
@@ -78,26 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # -- memory -------------------------------------------------------------------------------------
 
 
-def tensor_memory_peak(work: Callable[[], Any]) -> float:
-    """MB: the most tensor memory allocated at once while ``work`` runs, above what was before.
-
-    Read from PyTorch's profiler, which records every allocation and release of the CPU
-    allocator; tensors that existed before (the model's weights) count as the starting point.
-    """
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        work()
-    changes = sorted(
-        (event.time_range.start, event.self_cpu_memory_usage)
-        for event in profiler.events()
-        if event.self_cpu_memory_usage
-    )
-    live = peak = 0
-    for _, change in changes:
-        live += change
-        peak = max(peak, live)
-    return peak / 2**20
+def tensor_megabytes_peak(work: Callable[[], Any]) -> float:
+    """MB: the most tensor memory allocated at once while ``work`` runs, above what was before."""
+    return tensor_memory_peak(work)[0] / 2**20
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -263,10 +248,10 @@ def measure_case(workload: Workload, recipe: str, args: argparse.Namespace) -> d
         run(workload.model)
         run(workload.model)
 
-    peaks = {"unquantized": tensor_memory_peak(run_twice)}
+    peaks = {"unquantized": tensor_megabytes_peak(run_twice)}
     for name, quantize in runtimes.items():
         scratch = copy.deepcopy(workload.model)
-        peaks[name] = tensor_memory_peak(quantize_and_run(quantize, scratch))
+        peaks[name] = tensor_megabytes_peak(quantize_and_run(quantize, scratch))
         del scratch
 
     quantize_s: dict[str, float] = {}

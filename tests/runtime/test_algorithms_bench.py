@@ -3,13 +3,12 @@ real all-MiniLM-L6-v2 holds: better than plain INT8 W8A8 at alpha 1, equal to Mo
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from helpers import load_bench
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -27,18 +26,10 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "algorithms_bench.py"
-
 
 @pytest.fixture(scope="module")
 def bench() -> Any:
-    spec = importlib.util.spec_from_file_location("algorithms_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("algorithms_bench")
 
 
 @pytest.fixture(scope="module")

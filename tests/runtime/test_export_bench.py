@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from helpers import load_bench
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 pytestmark = [pytest.mark.runtime, pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "export_bench.py"
-
 
 def test_small_run_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    spec = importlib.util.spec_from_file_location("export_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("export_bench")
     output = tmp_path / "export.json"
     assert bench.main(["--small", "--output", str(output)]) == 0
     result = json.loads(output.read_text())

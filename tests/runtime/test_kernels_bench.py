@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from helpers import load_bench
 
 pytest.importorskip("torch")
 pytest.importorskip("triton")
@@ -17,21 +18,10 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
 ]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "qdq_bench.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("qdq_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.slow
 def test_cpu_smoke_run_writes_results(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    bench = load_bench()
+    bench = load_bench("qdq_bench")
     output = tmp_path / "qdq.json"
     argv = ["--device", "cpu", "--size", "64", "--no-compile", "--output", str(output)]
     assert bench.main([*argv, "--formats", "fp8,int8_per_channel,nvfp4 (calibrated),mxfp4"]) == 0
@@ -48,7 +38,7 @@ def test_cpu_smoke_run_writes_results(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_without_cuda_the_gpu_run_explains_itself(capsys: pytest.CaptureFixture) -> None:
-    bench = load_bench()
+    bench = load_bench("qdq_bench")
     if bench.cuda_available():
         pytest.skip("a CUDA device is present")
     assert bench.main([]) == 0

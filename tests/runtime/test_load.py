@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from helpers import load_bench
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
@@ -387,8 +389,6 @@ def test_refuses_a_truncated_shard(tmp_path: Path) -> None:
 def test_compressed_tensors_int4_loads_one_layer_at_a_time(tmp_path: Path) -> None:
     """INT4 codes are repacked while loading, one layer at a time: the peak stays within two
     bytes per weight of the largest layer (half its float32 size) above the checkpoint."""
-    from torch.profiler import ProfilerActivity, profile
-
     model, _, _ = quantize_export_load(
         "llama",
         "general/ptq/int4_blockwise_weight_only",
@@ -397,15 +397,5 @@ def test_compressed_tensors_int4_loads_one_layer_at_a_time(tmp_path: Path) -> No
     )
     largest = max(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     checkpoint = (tmp_path / "ckpt" / "model.safetensors").stat().st_size
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        load(tmp_path / "ckpt")
-    changes = sorted(
-        (e.time_range.start, e.self_cpu_memory_usage)
-        for e in profiler.events()
-        if e.self_cpu_memory_usage
-    )
-    live = peak = 0
-    for _, change in changes:
-        live += change
-        peak = max(peak, live)
+    peak, _ = load_bench("memory").tensor_memory_peak(lambda: load(tmp_path / "ckpt"))
     assert peak <= checkpoint + 2 * largest

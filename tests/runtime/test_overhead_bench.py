@@ -3,13 +3,13 @@ code on larger inputs)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
+
+from helpers import load_bench
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -20,23 +20,11 @@ with warnings.catch_warnings():
 
 pytestmark = [pytest.mark.runtime, pytest.mark.slow]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "overhead_bench.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("overhead_bench", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_quick_run_compares_with_modelopt_and_writes_results(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    bench = load_bench()
+    bench = load_bench("overhead_bench")
     output = tmp_path / "overhead.json"
     assert bench.main(["--quick", "--output", str(output)]) == 0
     result = json.loads(output.read_text())
@@ -63,7 +51,7 @@ def test_quick_run_compares_with_modelopt_and_writes_results(
 
 
 def test_modelopt_needs_cuda_for_nvfp4_and_mx() -> None:
-    bench = load_bench()
+    bench = load_bench("overhead_bench")
     assert bench.modelopt_runs_on_cpu("huggingface/bert/ptq/fp8_default")
     assert bench.modelopt_runs_on_cpu("general/ptq/int4_blockwise_weight_only")
     assert not bench.modelopt_runs_on_cpu("general/ptq/nvfp4_default-kv_fp8")
