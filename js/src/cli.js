@@ -18,6 +18,7 @@ import {
   schemaText,
   validateFile,
 } from './node.js';
+import { statKind } from './statkind.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INVALID = 1;
@@ -171,19 +172,6 @@ function report(diagnostics, format, target, io) {
 const STDIN = '-';
 const STDIN_NAME = '<stdin>';
 const TARGET_SUFFIXES = ['.yaml', '.yml', '.flat.json'];
-
-/** 'file', 'dir' or null, whatever the path (a name too long, a link loop...). */
-function statKind(path) {
-  let stats;
-  try {
-    stats = fs.statSync(path, { throwIfNoEntry: false });
-  } catch {
-    return null;
-  }
-  if (!stats) return null;
-  if (stats.isFile()) return 'file';
-  return stats.isDirectory() ? 'dir' : null;
-}
 
 function isDirectory(path) {
   return statKind(path) === 'dir';

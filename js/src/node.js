@@ -7,6 +7,7 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as core from './core/index.js';
+import { statKind } from './statkind.js';
 
 export * from './core/index.js';
 
@@ -24,19 +25,6 @@ function expandUser(path) {
   if (path === '~') return os.homedir();
   if (path.startsWith('~/')) return nodePath.join(os.homedir(), path.slice(2));
   return path;
-}
-
-/** 'file', 'dir' or null (missing, a name too long, a symbolic-link loop, a FIFO...): never throws. */
-function statKind(path) {
-  let stats;
-  try {
-    stats = fs.statSync(path, { throwIfNoEntry: false });
-  } catch {
-    return null;
-  }
-  if (!stats) return null;
-  if (stats.isFile()) return 'file';
-  return stats.isDirectory() ? 'dir' : null;
 }
 
 /** Resolve symbolic links as far as the path exists (like Python's Path.resolve()). */
